@@ -1,0 +1,94 @@
+import type { Logger } from "pino";
+import { execute } from "./binding/operations.js";
+import type { RedisBindingSettings } from "./config/settings.js";
+import type { BindingError } from "./errors.js";
+import { RedisConnections } from "./redis/client.js";
+import { IoredisPort } from "./redis/port.js";
+import type { RetryPolicy } from "./redis/retry.js";
+import { EndpointStatsRecorder } from "./transport/discovery.js";
+import type { EndpointObserver, InvocationRunner } from "./transport/endpoint.js";
+
+const REDIS_PROBE_INTERVAL_MS = 500;
+
+/**
+ * Everything one binding owns on the Redis side, plus its counters: built
+ * from its settings once, closed once.
+ */
+export class BindingRuntime implements EndpointObserver {
+  readonly stats = new EndpointStatsRecorder();
+  readonly connections: RedisConnections;
+  readonly run: InvocationRunner;
+  private closed = false;
+
+  constructor(
+    readonly settings: RedisBindingSettings,
+    private readonly log: Logger,
+  ) {
+    this.connections = RedisConnections.forBinding(settings);
+    const port = new IoredisPort(settings.name, this.connections, retryPolicy(settings));
+    this.run = (invocation) => execute(port, invocation);
+    this.watchConnections();
+  }
+
+  requestFinished(durationNs: number, error: BindingError | undefined): void {
+    this.stats.recordDuration(durationNs, error ? `${error.status}:${error.message}` : undefined);
+  }
+
+  get redisReady(): boolean {
+    return this.connections.ready;
+  }
+
+  /** Connects, then resolves once Redis answers PING (retrying until closed). */
+  async waitForRedis(): Promise<boolean> {
+    this.connections.connect();
+    while (!this.closed) {
+      try {
+        await this.connections.ping();
+        return true;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, REDIS_PROBE_INTERVAL_MS));
+      }
+    }
+    return false;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.connections.close();
+  }
+
+  /**
+   * ioredis emits an error per failed reconnect; log the transitions instead
+   * so an outage is two lines, not thousands.
+   */
+  private watchConnections(): void {
+    for (const client of this.connections.clients) {
+      let wasReady = false;
+      let lastError = "";
+      client.on("ready", () => {
+        wasReady = true;
+        lastError = "";
+        this.log.info("redis connection ready");
+      });
+      client.on("error", (error: Error) => {
+        if (error.message === lastError) return;
+        lastError = error.message;
+        this.log.warn({ cause: error.message }, "redis connection error");
+      });
+      client.on("close", () => {
+        if (!wasReady || this.closed) return;
+        wasReady = false;
+        this.log.warn("redis connection lost; reconnecting");
+      });
+    }
+  }
+}
+
+function retryPolicy(settings: RedisBindingSettings): RetryPolicy {
+  return {
+    maxRetries: settings.redisMaxRetries,
+    minBackoffMs: settings.redisMinRetryIntervalMs,
+    maxBackoffMs: settings.redisMaxRetryIntervalMs,
+  };
+}

@@ -1,0 +1,76 @@
+import type { RedisPort } from "../binding/redis-port.js";
+import { toBindingError } from "./errors.js";
+import { type RetryPolicy, withRetries } from "./retry.js";
+import type { ScriptedClient } from "./scripts.js";
+
+/** Hands out the client for the next command (round-robin over a pool, or a cluster). */
+export interface ClientSource {
+  pick(): ScriptedClient;
+}
+
+const UNKNOWN_COMMAND = /^ERR unknown command/i;
+
+/**
+ * RedisPort over ioredis. Every command goes through the retry policy, and
+ * commands that are not idempotent say so; every failure leaves here as a
+ * BindingError. Scripts go as EVALSHA, EVAL when the server lacks them.
+ */
+export class IoredisPort implements RedisPort {
+  /** Flips once to the Lua fallback when the server has no GETDEL (Redis < 6.2). */
+  private getDelSupported = true;
+
+  constructor(
+    private readonly bindingName: string,
+    private readonly clients: ClientSource,
+    private readonly retry: RetryPolicy,
+  ) {}
+
+  async set(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
+    const bytes = toBuffer(value);
+    await this.run(true, (client) =>
+      ttlMs === undefined ? client.set(key, bytes) : client.set(key, bytes, "PX", ttlMs),
+    );
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.run(true, (client) => client.getBuffer(key));
+  }
+
+  async getDel(key: string): Promise<Buffer | null> {
+    // Not idempotent: a second GETDEL after a lost reply would find nothing.
+    if (this.getDelSupported) {
+      try {
+        return await withRetries(this.retry, false, () => this.clients.pick().getdelBuffer(key));
+      } catch (error) {
+        if (!(error instanceof Error && UNKNOWN_COMMAND.test(error.message))) {
+          throw toBindingError(error, this.bindingName);
+        }
+        this.getDelSupported = false;
+      }
+    }
+    return this.run(false, (client) => client.getAndDeleteBuffer(key));
+  }
+
+  async del(key: string): Promise<void> {
+    await this.run(true, (client) => client.del(key));
+  }
+
+  async incr(key: string, ttlMs: number | undefined): Promise<string> {
+    const reply = await this.run(false, (client) =>
+      ttlMs === undefined ? client.incr(key) : client.incrWithTtl(key, ttlMs),
+    );
+    return String(reply);
+  }
+
+  private async run<T>(idempotent: boolean, command: (client: ScriptedClient) => Promise<T>): Promise<T> {
+    try {
+      return await withRetries(this.retry, idempotent, () => command(this.clients.pick()));
+    } catch (error) {
+      throw toBindingError(error, this.bindingName);
+    }
+  }
+}
+
+function toBuffer(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}

@@ -1,0 +1,104 @@
+import { readFileSync } from "node:fs";
+import {
+  type Authenticator,
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  nkeyAuthenticator,
+} from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { RuntimeSettings } from "../config/settings.js";
+import { ConfigError } from "../errors.js";
+
+/** Connection options from PROTOCOL section 7; files are read once, here. */
+export function natsConnectionOptions(settings: RuntimeSettings, name: string): ConnectionOptions {
+  const authenticators: Authenticator[] = [];
+  if (settings.natsCredsFile !== undefined) {
+    authenticators.push(credsAuthenticator(readSetting("NATS_CREDS", settings.natsCredsFile)));
+  }
+  if (settings.natsNkeySeedFile !== undefined) {
+    const seed = readSetting("NATS_NKEY_SEED", settings.natsNkeySeedFile).toString("utf8").trim();
+    authenticators.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
+  }
+  const tlsWanted =
+    settings.natsTlsCaFile !== undefined ||
+    settings.natsTlsCertFile !== undefined ||
+    settings.natsTlsKeyFile !== undefined;
+  return {
+    servers: [...settings.natsServers],
+    name,
+    // Reconnect forever: a worker that gives up on NATS is a worker nobody can reach.
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: true,
+    reconnectTimeWait: 1000,
+    noAsyncTraces: true,
+    ...(authenticators.length > 0 ? { authenticator: authenticators } : {}),
+    ...(settings.natsToken !== undefined ? { token: settings.natsToken } : {}),
+    ...(settings.natsUser !== undefined ? { user: settings.natsUser, pass: settings.natsPassword ?? "" } : {}),
+    ...(tlsWanted
+      ? {
+          tls: {
+            ...(settings.natsTlsCaFile !== undefined ? { caFile: settings.natsTlsCaFile } : {}),
+            ...(settings.natsTlsCertFile !== undefined ? { certFile: settings.natsTlsCertFile } : {}),
+            ...(settings.natsTlsKeyFile !== undefined ? { keyFile: settings.natsTlsKeyFile } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+function readSetting(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new ConfigError("environment", undefined, variable, `cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** A NATS connection and whether it is up right now (for /readyz). */
+export interface NatsLink {
+  readonly nc: NatsConnection;
+  readonly connected: boolean;
+  /** Reconnections since start, for metrics. */
+  readonly reconnects: number;
+}
+
+export async function connectNats(settings: RuntimeSettings, name: string, log: Logger): Promise<NatsLink> {
+  const nc = await connect(natsConnectionOptions(settings, name));
+  log.info({ server: nc.getServer() }, "connected to NATS");
+  const link = { nc, connected: true, reconnects: 0 };
+  void watchStatus(link, log);
+  return link;
+}
+
+/** Connection events are worth a log line each; they explain outages afterwards. */
+async function watchStatus(
+  link: { nc: NatsConnection; connected: boolean; reconnects: number },
+  log: Logger,
+): Promise<void> {
+  for await (const status of link.nc.status()) {
+    switch (status.type) {
+      case "disconnect":
+        link.connected = false;
+        log.warn({ server: status.server }, "disconnected from NATS");
+        break;
+      case "reconnect":
+        link.connected = true;
+        link.reconnects++;
+        log.info({ server: status.server }, "reconnected to NATS");
+        break;
+      case "close":
+        link.connected = false;
+        break;
+      case "error":
+        log.error({ err: status.error }, "NATS error");
+        break;
+      case "slowConsumer":
+        log.warn({ subscription: status.sub.getSubject() }, "NATS slow consumer");
+        break;
+      default:
+        break;
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { Invocation } from "../binding/invocation.js";
+import type { Outcome } from "../binding/operations.js";
+import { toInvocation } from "../binding/request.js";
+import {
+  BindingError,
+  BindingUnavailableError,
+  InvokeOutputBindingError,
+  PayloadTooLargeError,
+} from "../errors.js";
+import { requestBudgetMs, withDeadline } from "./deadline.js";
+import type { InFlightGate } from "./in-flight.js";
+import { encodeError, encodeOutcome, type Reply } from "./reply-codec.js";
+import { decodeRequest, type WireMode } from "./request-codec.js";
+
+/** Runs a validated invocation; the worker wires this to the binding's Redis. */
+export type InvocationRunner = (invocation: Invocation) => Promise<Outcome>;
+
+/** Told about every answered request (discovery stats, later metrics). */
+export interface EndpointObserver {
+  requestFinished(durationNs: number, error: BindingError | undefined): void;
+}
+
+export interface EndpointLimits {
+  readonly maxRequestBytes: number;
+  readonly requestTimeoutMs: number;
+}
+
+export interface EndpointConfig {
+  readonly bindingName: string;
+  readonly subject: string;
+  readonly queueGroup: string;
+}
+
+/**
+ * One binding's NATS side: a queue-group subscription whose callback starts
+ * each request without awaiting it (an awaited loop would serialise the
+ * binding), bounded by the worker-wide in-flight gate.
+ */
+export class BindingEndpoint {
+  private subscription: Subscription | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    readonly config: EndpointConfig,
+    private readonly run: InvocationRunner,
+    private readonly limits: EndpointLimits,
+    private readonly gate: InFlightGate,
+    private readonly observer: EndpointObserver,
+    private readonly log: Logger,
+  ) {}
+
+  get subscribed(): boolean {
+    return this.subscription !== undefined && !this.subscription.isClosed();
+  }
+
+  start(): void {
+    if (this.subscription !== undefined) return;
+    this.subscription = this.nc.subscribe(this.config.subject, {
+      queue: this.config.queueGroup,
+      callback: (error, msg) => {
+        if (error) {
+          this.log.error({ err: error }, "subscription failed");
+          return;
+        }
+        this.accept(msg);
+      },
+    });
+  }
+
+  /** Stops taking new requests; those already delivered to us are still served. */
+  async stop(): Promise<void> {
+    const subscription = this.subscription;
+    if (subscription === undefined || subscription.isClosed()) return;
+    await subscription.drain();
+  }
+
+  private accept(msg: Msg): void {
+    const startedAt = process.hrtime.bigint();
+    if (msg.data.length > this.limits.maxRequestBytes) {
+      this.answer(
+        msg,
+        new PayloadTooLargeError(
+          `request of ${msg.data.length} bytes is above the limit of ${this.limits.maxRequestBytes}`,
+        ),
+        "json",
+        startedAt,
+      );
+      return;
+    }
+    if (!this.gate.tryAcquire()) {
+      this.answer(
+        msg,
+        new BindingUnavailableError(`worker overloaded: ${this.gate.limit} requests in flight`),
+        "json",
+        startedAt,
+      );
+      return;
+    }
+    this.process(msg, startedAt).finally(() => this.gate.release());
+  }
+
+  private async process(msg: Msg, startedAt: bigint): Promise<void> {
+    let mode: WireMode = "json";
+    let result: Outcome | BindingError;
+    try {
+      const decoded = decodeRequest(msg.data, msg.headers);
+      mode = decoded.mode;
+      const invocation = toInvocation(decoded.envelope);
+      const budgetMs = requestBudgetMs(msg.headers?.get("Binding-Timeout"), this.limits.requestTimeoutMs);
+      result = await withDeadline(this.run(invocation), budgetMs, this.config.bindingName);
+    } catch (error) {
+      result =
+        error instanceof BindingError ? error : new InvokeOutputBindingError(this.config.bindingName, error);
+    }
+    this.answer(msg, result, mode, startedAt);
+  }
+
+  private answer(msg: Msg, result: Outcome | BindingError, mode: WireMode, startedAt: bigint): void {
+    const failed = result instanceof BindingError ? result : undefined;
+    let reply: Reply;
+    try {
+      reply = failed ? encodeError(failed) : encodeOutcome(result as Outcome, mode);
+    } catch (error) {
+      reply = encodeError(new InvokeOutputBindingError(this.config.bindingName, error));
+    }
+    if (msg.reply) {
+      try {
+        msg.respond(reply.payload, reply.headers ? { headers: reply.headers } : undefined);
+      } catch (error) {
+        // The connection is closing; nothing more can reach this caller.
+        this.log.warn({ err: error }, "could not send reply");
+      }
+    }
+    if (failed) this.logFailure(failed);
+    this.observer.requestFinished(Number(process.hrtime.bigint() - startedAt), failed);
+  }
+
+  private logFailure(error: BindingError): void {
+    const fields = { code: error.status, errorCode: error.code, cause: error.message };
+    if (error.status >= 500 && error.status !== 503 && error.status !== 504) {
+      this.log.error(fields, "request failed");
+    } else if (error.status >= 500) {
+      this.log.warn(fields, "request failed");
+    } else {
+      this.log.debug(fields, "request rejected");
+    }
+  }
+}

@@ -1,0 +1,178 @@
+import type { Logger } from "pino";
+import { OPERATIONS } from "./binding/invocation.js";
+import { BindingRuntime } from "./binding-runtime.js";
+import { describeTarget } from "./config/target.js";
+import type { RedisBindingSettings, RuntimeSettings } from "./config/settings.js";
+import { HealthServer, type ReadinessReport } from "./telemetry/health-server.js";
+import { connectNats, type NatsLink } from "./transport/connection.js";
+import { type Discovery, startDiscovery } from "./transport/discovery.js";
+import { BindingEndpoint } from "./transport/endpoint.js";
+import { InFlightGate } from "./transport/in-flight.js";
+import { SERVICE_NAME, VERSION } from "./version.js";
+
+export type WorkerState = "starting" | "running" | "draining" | "stopped";
+
+export interface WorkerOptions {
+  readonly runtime: RuntimeSettings;
+  readonly bindings: readonly RedisBindingSettings[];
+  readonly log: Logger;
+}
+
+interface ServedBinding {
+  readonly runtime: BindingRuntime;
+  readonly endpoint: BindingEndpoint;
+  /** Settles once the endpoint subscribed (or the worker stopped first). */
+  readonly subscribed: Promise<boolean>;
+}
+
+/**
+ * Wires config, Redis and NATS together and owns the lifecycle:
+ * starting -> running -> draining -> stopped. Only this file knows all rooms.
+ */
+export class Worker {
+  private state: WorkerState = "starting";
+  private stopping: Promise<void> | undefined;
+  private httpPort: number | undefined;
+
+  private constructor(
+    private readonly options: WorkerOptions,
+    private readonly link: NatsLink,
+    private readonly served: readonly ServedBinding[],
+    private readonly gate: InFlightGate,
+    private readonly discovery: Discovery,
+    private readonly health: HealthServer,
+  ) {}
+
+  static async start(options: WorkerOptions): Promise<Worker> {
+    const { runtime, log } = options;
+    const link = await connectNats(runtime, `${SERVICE_NAME}-worker`, log);
+    const gate = new InFlightGate(runtime.maxInFlight);
+    const limits = { maxRequestBytes: runtime.maxRequestBytes, requestTimeoutMs: runtime.requestTimeoutMs };
+
+    const served = options.bindings.map((settings): ServedBinding => {
+      const bindingLog = log.child({ binding: settings.name });
+      const bindingRuntime = new BindingRuntime(settings, bindingLog);
+      const subject = `${runtime.subjectPrefix}.${settings.name}`;
+      const endpoint = new BindingEndpoint(
+        link.nc,
+        { bindingName: settings.name, subject, queueGroup: runtime.queueGroup },
+        bindingRuntime.run,
+        limits,
+        gate,
+        bindingRuntime,
+        bindingLog,
+      );
+      bindingLog.info({ subject, redis: describeTarget(settings) }, "binding configured");
+      // Subscribe only once Redis answers: until then callers get no-responders
+      // rather than a worker that can only fail.
+      const subscribed = bindingRuntime.waitForRedis().then(async (ok) => {
+        if (!ok || link.nc.isClosed() || link.nc.isDraining()) return false;
+        endpoint.start();
+        // The server has the subscription once a round trip has passed.
+        await link.nc.flush().catch(() => {});
+        bindingLog.info({ subject, queueGroup: runtime.queueGroup }, "binding serving");
+        return true;
+      });
+      return { runtime: bindingRuntime, endpoint, subscribed };
+    });
+
+    const discovery = startDiscovery(
+      link.nc,
+      {
+        name: SERVICE_NAME,
+        version: VERSION,
+        description: "Dapr Redis output bindings over NATS",
+        endpoints: served.map(({ endpoint }) => ({
+          name: endpoint.config.bindingName,
+          subject: endpoint.config.subject,
+          queueGroup: endpoint.config.queueGroup,
+          metadata: { operations: OPERATIONS.join(","), type: "bindings.redis" },
+        })),
+      },
+      (name) => served.find(({ endpoint }) => endpoint.config.bindingName === name)?.runtime.stats,
+      { onError: (error) => log.warn({ err: error }, "discovery error") },
+    );
+
+    await link.nc.flush();
+    const health = new HealthServer({ readiness: (): ReadinessReport => worker.readiness() });
+    const worker: Worker = new Worker(options, link, served, gate, discovery, health);
+    if (runtime.httpPort !== 0) {
+      worker.httpPort = await worker.health.listen(runtime.httpPort);
+      log.info({ port: worker.httpPort }, "health endpoints listening");
+    }
+    worker.state = "running";
+    return worker;
+  }
+
+  get status(): WorkerState {
+    return this.state;
+  }
+
+  /** The HTTP port actually bound (useful when HTTP_PORT asked for any free one). */
+  get boundHttpPort(): number | undefined {
+    return this.httpPort;
+  }
+
+  get discoveryId(): string {
+    return this.discovery.id;
+  }
+
+  get inFlight(): number {
+    return this.gate.size;
+  }
+
+  /** Resolves once every binding whose Redis answered has subscribed. */
+  async whenServing(): Promise<void> {
+    await Promise.all(this.served.map(({ subscribed }) => subscribed));
+  }
+
+  readiness(): ReadinessReport {
+    const redis: Record<string, boolean> = {};
+    const subscriptions: Record<string, boolean> = {};
+    for (const { runtime, endpoint } of this.served) {
+      redis[runtime.settings.name] = runtime.redisReady;
+      subscriptions[runtime.settings.name] = endpoint.subscribed;
+    }
+    const checks = {
+      nats: this.link.connected,
+      redis,
+      subscriptions,
+      draining: this.state !== "running",
+    };
+    const ready =
+      checks.nats &&
+      !checks.draining &&
+      Object.values(redis).every(Boolean) &&
+      Object.values(subscriptions).every(Boolean);
+    return { ready, checks };
+  }
+
+  /**
+   * Graceful stop: no new requests, every accepted one answered (within the
+   * grace period), then Redis and NATS closed. `nc.drain()` alone would not
+   * wait for our asynchronous handlers, so their replies would be lost.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { log, runtime } = this.options;
+    this.state = "draining";
+    log.info({ inFlight: this.gate.size }, "draining");
+    await Promise.allSettled(this.served.map(({ endpoint }) => endpoint.stop()));
+    const finished = await this.gate.idle(runtime.shutdownGraceMs);
+    if (!finished) {
+      log.warn({ inFlight: this.gate.size, graceMs: runtime.shutdownGraceMs }, "grace period over; stopping anyway");
+    }
+    await this.discovery.stop().catch(() => {});
+    await Promise.allSettled(this.served.map(({ runtime: binding }) => binding.close()));
+    if (!this.link.nc.isClosed()) {
+      await this.link.nc.drain().catch((error: unknown) => log.warn({ err: error }, "NATS drain failed"));
+    }
+    await this.health.close();
+    this.state = "stopped";
+    log.info("stopped");
+  }
+}
