@@ -99,14 +99,16 @@ describe("availability", () => {
   });
 
   it("answers 2 000 concurrent requests, each correctly", async () => {
-    await start();
+    // 2 000 at once is past the default cap of 1 024 (which would rightly answer 503):
+    // this test is about every request in flight being served correctly.
+    await start({ MAX_IN_FLIGHT: "2000" });
     const count = 2000;
     const created = await Promise.all(
       Array.from({ length: count }, (_, index) =>
         request(nc, "bindings.cache", { operation: "create", metadata: { key: `c${index}` }, data: { index } }, { timeoutMs: 20_000 }),
       ),
     );
-    expect(created.every((reply) => reply.status === 200)).toBe(true);
+    expect(created.filter((reply) => reply.status !== 200).map((reply) => reply.text)).toEqual([]);
     const read = await Promise.all(
       Array.from({ length: count }, (_, index) =>
         request(nc, "bindings.cache", { operation: "get", metadata: { key: `c${index}` } }, { timeoutMs: 20_000 }),
