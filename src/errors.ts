@@ -94,13 +94,13 @@ export class ConfigError extends Error {
     readonly reason: string,
   ) {
     super(
-      [
+      `${[
         file,
         component !== undefined ? `component "${component}"` : undefined,
         field !== undefined ? `field "${field}"` : undefined,
       ]
         .filter((part) => part !== undefined)
-        .join(", ") + `: ${reason}`,
+        .join(", ")}: ${reason}`,
     );
     this.name = "ConfigError";
   }

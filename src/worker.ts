@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 import { OPERATIONS } from "./binding/invocation.js";
 import { BindingRuntime } from "./binding-runtime.js";
-import { describeTarget } from "./config/target.js";
 import type { RedisBindingSettings, RuntimeSettings } from "./config/settings.js";
+import { describeTarget } from "./config/target.js";
 import { HealthServer, type ReadinessReport } from "./telemetry/health-server.js";
 import { connectNats, type NatsLink } from "./transport/connection.js";
 import { type Discovery, startDiscovery } from "./transport/discovery.js";
@@ -47,7 +47,10 @@ export class Worker {
     const { runtime, log } = options;
     const link = await connectNats(runtime, `${SERVICE_NAME}-worker`, log);
     const gate = new InFlightGate(runtime.maxInFlight);
-    const limits = { maxRequestBytes: runtime.maxRequestBytes, requestTimeoutMs: runtime.requestTimeoutMs };
+    const limits = {
+      maxRequestBytes: runtime.maxRequestBytes,
+      requestTimeoutMs: runtime.requestTimeoutMs,
+    };
 
     const served = options.bindings.map((settings): ServedBinding => {
       const bindingLog = log.child({ binding: settings.name });
@@ -164,12 +167,17 @@ export class Worker {
     await Promise.allSettled(this.served.map(({ endpoint }) => endpoint.stop()));
     const finished = await this.gate.idle(runtime.shutdownGraceMs);
     if (!finished) {
-      log.warn({ inFlight: this.gate.size, graceMs: runtime.shutdownGraceMs }, "grace period over; stopping anyway");
+      log.warn(
+        { inFlight: this.gate.size, graceMs: runtime.shutdownGraceMs },
+        "grace period over; stopping anyway",
+      );
     }
     await this.discovery.stop().catch(() => {});
     await Promise.allSettled(this.served.map(({ runtime: binding }) => binding.close()));
     if (!this.link.nc.isClosed()) {
-      await this.link.nc.drain().catch((error: unknown) => log.warn({ err: error }, "NATS drain failed"));
+      await this.link.nc
+        .drain()
+        .catch((error: unknown) => log.warn({ err: error }, "NATS drain failed"));
     }
     await this.health.close();
     this.state = "stopped";

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { connect, headers as natsHeaders, type Msg } from "@nats-io/transport-node";
+import { connect, type Msg, headers as natsHeaders } from "@nats-io/transport-node";
 import { loadRuntimeSettings } from "../config/runtime.js";
 import { natsConnectionOptions } from "../transport/connection.js";
 
@@ -47,7 +47,11 @@ export async function runInvoke(args: string[]): Promise<number> {
 
   const timeoutMs = parseTimeout(values.timeout);
   const runtime = loadRuntimeSettings();
-  const nc = await connect({ ...natsConnectionOptions(runtime, "redis-binding-worker-cli"), waitOnFirstConnect: false, maxReconnectAttempts: 0 });
+  const nc = await connect({
+    ...natsConnectionOptions(runtime, "redis-binding-worker-cli"),
+    waitOnFirstConnect: false,
+    maxReconnectAttempts: 0,
+  });
   try {
     const requestHeaders = natsHeaders();
     requestHeaders.set("Binding-Timeout", `${timeoutMs}ms`);

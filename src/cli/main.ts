@@ -39,7 +39,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`redis-binding-worker: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `redis-binding-worker: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     process.exitCode = 1;
   },
 );

@@ -21,13 +21,19 @@ export async function runWorker(args: string[]): Promise<number> {
     log = createLogger(runtime.logLevel);
     const loaded = await loadComponents(runtime.componentsPath);
     for (const ignored of loaded.ignored) {
-      log.info({ file: ignored.file, component: ignored.name, type: ignored.type }, "component ignored: not bindings.redis");
+      log.info(
+        { file: ignored.file, component: ignored.name, type: ignored.type },
+        "component ignored: not bindings.redis",
+      );
     }
     for (const warning of loaded.warnings) log.warn(warning);
     worker = await Worker.start({ runtime, bindings: loaded.bindings, log });
   } catch (error) {
     if (error instanceof ConfigError) {
-      log.fatal({ file: error.file, component: error.component, field: error.field }, error.message);
+      log.fatal(
+        { file: error.file, component: error.component, field: error.field },
+        error.message,
+      );
       return 1;
     }
     throw error;

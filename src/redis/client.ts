@@ -17,9 +17,8 @@ export class RedisConnections {
     const first = settings.addresses[0];
     if (first === undefined) throw new Error(`binding ${settings.name} has no Redis address`);
     const options = baseRedisOptions(settings);
-    const clients = Array.from(
-      { length: Math.max(1, connections) },
-      () => defineScripts(new Redis({ ...options, host: first.host, port: first.port })),
+    const clients = Array.from({ length: Math.max(1, connections) }, () =>
+      defineScripts(new Redis({ ...options, host: first.host, port: first.port })),
     );
     return new RedisConnections(clients);
   }

@@ -14,9 +14,12 @@ export function toBindingError(error: unknown, bindingName: string): BindingErro
     case "conflict":
       return new ValueConflictError(message, { cause: error });
     case "unavailable":
-      return new BindingUnavailableError(`redis unavailable for binding ${bindingName}: ${message}`, {
-        cause: error,
-      });
+      return new BindingUnavailableError(
+        `redis unavailable for binding ${bindingName}: ${message}`,
+        {
+          cause: error,
+        },
+      );
     case "timeout":
       return new BindingTimeoutError(`redis did not answer in time for binding ${bindingName}`, {
         cause: error,

@@ -21,9 +21,11 @@ export interface Failure {
   readonly notExecuted: boolean;
 }
 
-const CONFLICT = /^(WRONGTYPE|ERR value is not an integer|ERR increment or decrement would overflow|ERR value is not a valid float)/;
+const CONFLICT =
+  /^(WRONGTYPE|ERR value is not an integer|ERR increment or decrement would overflow|ERR value is not a valid float)/;
 /** Replies by which the server refuses a command without running it. */
-const REFUSED_REPLY = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY |ERR max number of clients reached)/;
+const REFUSED_REPLY =
+  /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY |ERR max number of clients reached)/;
 /** Errors raised before a command could be written to any socket. */
 const NOT_SENT = [
   "Stream isn't writeable",
@@ -39,13 +41,21 @@ const NOT_SENT = [
   "No master node",
 ];
 /** Errors after which the command may or may not have run. */
-const CONNECTION_LOST = ["Connection is closed", "ECONNRESET", "EPIPE", "Socket timeout", "socket hang up"];
+const CONNECTION_LOST = [
+  "Connection is closed",
+  "ECONNRESET",
+  "EPIPE",
+  "Socket timeout",
+  "socket hang up",
+];
 
 export function classifyFailure(error: unknown): Failure {
   const message = error instanceof Error ? error.message : String(error);
   if (CONFLICT.test(message)) return { kind: "conflict", transient: false, notExecuted: true };
-  if (REFUSED_REPLY.test(message)) return { kind: "unavailable", transient: true, notExecuted: true };
-  if (message === "Command timed out") return { kind: "timeout", transient: false, notExecuted: false };
+  if (REFUSED_REPLY.test(message))
+    return { kind: "unavailable", transient: true, notExecuted: true };
+  if (message === "Command timed out")
+    return { kind: "timeout", transient: false, notExecuted: false };
   if (NOT_SENT.some((fragment) => message.includes(fragment))) {
     return { kind: "unavailable", transient: true, notExecuted: true };
   }

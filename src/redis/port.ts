@@ -62,7 +62,10 @@ export class IoredisPort implements RedisPort {
     return String(reply);
   }
 
-  private async run<T>(idempotent: boolean, command: (client: ScriptedClient) => Promise<T>): Promise<T> {
+  private async run<T>(
+    idempotent: boolean,
+    command: (client: ScriptedClient) => Promise<T>,
+  ): Promise<T> {
     try {
       return await withRetries(this.retry, idempotent, () => command(this.clients.pick()));
     } catch (error) {
@@ -72,5 +75,7 @@ export class IoredisPort implements RedisPort {
 }
 
 function toBuffer(value: Uint8Array): Buffer {
-  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  return Buffer.isBuffer(value)
+    ? value
+    : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }

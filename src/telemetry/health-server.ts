@@ -51,7 +51,10 @@ export class HealthServer {
       send(response, 200, { status: "ok" });
     } else if (path === "/readyz") {
       const report = this.sources.readiness();
-      send(response, report.ready ? 200 : 503, { status: report.ready ? "ready" : "not ready", ...report });
+      send(response, report.ready ? 200 : 503, {
+        status: report.ready ? "ready" : "not ready",
+        ...report,
+      });
     } else if (path === "/metrics" && this.sources.metrics) {
       this.sources.metrics().then(
         (text) => {

@@ -35,12 +35,16 @@ export function natsConnectionOptions(settings: RuntimeSettings, name: string): 
     noAsyncTraces: true,
     ...(authenticators.length > 0 ? { authenticator: authenticators } : {}),
     ...(settings.natsToken !== undefined ? { token: settings.natsToken } : {}),
-    ...(settings.natsUser !== undefined ? { user: settings.natsUser, pass: settings.natsPassword ?? "" } : {}),
+    ...(settings.natsUser !== undefined
+      ? { user: settings.natsUser, pass: settings.natsPassword ?? "" }
+      : {}),
     ...(tlsWanted
       ? {
           tls: {
             ...(settings.natsTlsCaFile !== undefined ? { caFile: settings.natsTlsCaFile } : {}),
-            ...(settings.natsTlsCertFile !== undefined ? { certFile: settings.natsTlsCertFile } : {}),
+            ...(settings.natsTlsCertFile !== undefined
+              ? { certFile: settings.natsTlsCertFile }
+              : {}),
             ...(settings.natsTlsKeyFile !== undefined ? { keyFile: settings.natsTlsKeyFile } : {}),
           },
         }
@@ -52,7 +56,12 @@ function readSetting(variable: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new ConfigError("environment", undefined, variable, `cannot read ${file}: ${(error as Error).message}`);
+    throw new ConfigError(
+      "environment",
+      undefined,
+      variable,
+      `cannot read ${file}: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -64,7 +73,11 @@ export interface NatsLink {
   readonly reconnects: number;
 }
 
-export async function connectNats(settings: RuntimeSettings, name: string, log: Logger): Promise<NatsLink> {
+export async function connectNats(
+  settings: RuntimeSettings,
+  name: string,
+  log: Logger,
+): Promise<NatsLink> {
   const nc = await connect(natsConnectionOptions(settings, name));
   log.info({ server: nc.getServer() }, "connected to NATS");
   const link = { nc, connected: true, reconnects: 0 };

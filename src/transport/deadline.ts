@@ -25,14 +25,16 @@ export function requestBudgetMs(header: string | undefined, defaultMs: number): 
 }
 
 /** Settles like `work`, or rejects with 504 when the budget runs out first. */
-export function withDeadline<T>(work: Promise<T>, budgetMs: number, bindingName: string): Promise<T> {
+export function withDeadline<T>(
+  work: Promise<T>,
+  budgetMs: number,
+  bindingName: string,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
-        reject(
-          new BindingTimeoutError(`binding ${bindingName}: deadline of ${budgetMs}ms passed`),
-        ),
+        reject(new BindingTimeoutError(`binding ${bindingName}: deadline of ${budgetMs}ms passed`)),
       budgetMs,
     );
   });

@@ -108,16 +108,26 @@ export class BindingEndpoint {
       const decoded = decodeRequest(msg.data, msg.headers);
       mode = decoded.mode;
       const invocation = toInvocation(decoded.envelope);
-      const budgetMs = requestBudgetMs(msg.headers?.get("Binding-Timeout"), this.limits.requestTimeoutMs);
+      const budgetMs = requestBudgetMs(
+        msg.headers?.get("Binding-Timeout"),
+        this.limits.requestTimeoutMs,
+      );
       result = await withDeadline(this.run(invocation), budgetMs, this.config.bindingName);
     } catch (error) {
       result =
-        error instanceof BindingError ? error : new InvokeOutputBindingError(this.config.bindingName, error);
+        error instanceof BindingError
+          ? error
+          : new InvokeOutputBindingError(this.config.bindingName, error);
     }
     this.answer(msg, result, mode, startedAt);
   }
 
-  private answer(msg: Msg, result: Outcome | BindingError, mode: WireMode, startedAt: bigint): void {
+  private answer(
+    msg: Msg,
+    result: Outcome | BindingError,
+    mode: WireMode,
+    startedAt: bigint,
+  ): void {
     const failed = result instanceof BindingError ? result : undefined;
     let reply: Reply;
     try {

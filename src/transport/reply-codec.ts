@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
+import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
 import type { Outcome } from "../binding/operations.js";
 import type { BindingError } from "../errors.js";
 import type { WireMode } from "./request-codec.js";
@@ -18,10 +18,15 @@ export function encodeOutcome(outcome: Outcome, mode: WireMode): Reply {
     case "empty":
       return EMPTY_REPLY;
     case "value":
-      return { payload: mode === "raw" ? outcome.bytes : encodeStoredValue(outcome.bytes), headers: undefined };
+      return {
+        payload: mode === "raw" ? outcome.bytes : encodeStoredValue(outcome.bytes),
+        headers: undefined,
+      };
     case "counter":
       return {
-        payload: Buffer.from(mode === "raw" ? outcome.value : `{"data":${integerJson(outcome.value)}}`),
+        payload: Buffer.from(
+          mode === "raw" ? outcome.value : `{"data":${integerJson(outcome.value)}}`,
+        ),
         headers: undefined,
       };
   }

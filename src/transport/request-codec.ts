@@ -1,4 +1,4 @@
-import { type MsgHdrs, Match } from "@nats-io/transport-node";
+import { Match, type MsgHdrs } from "@nats-io/transport-node";
 import type { RequestEnvelope } from "../binding/request.js";
 import { MalformedRequestError } from "../errors.js";
 

@@ -30,19 +30,33 @@ describe("availability", () => {
   });
 
   const start = async (env: Record<string, string> = {}, waitUntilServing = true) => {
-    const worker = await startTestWorker({ natsUrl: nats.url, components: [component()], env, waitUntilServing });
+    const worker = await startTestWorker({
+      natsUrl: nats.url,
+      components: [component()],
+      env,
+      waitUntilServing,
+    });
     workers.push(worker);
     return worker;
   };
 
   it("answers 503 ERR_BINDING_UNAVAILABLE while Redis is down, and serves again once it is back", async () => {
     const { worker } = await start();
-    expect((await request(nc, "bindings.cache", { operation: "create", metadata: { key: "up" }, data: 1 })).status).toBe(
-      200,
-    );
+    expect(
+      (
+        await request(nc, "bindings.cache", {
+          operation: "create",
+          metadata: { key: "up" },
+          data: 1,
+        })
+      ).status,
+    ).toBe(200);
     await redis.stop();
     try {
-      const reply = await request(nc, "bindings.cache", { operation: "get", metadata: { key: "up" } });
+      const reply = await request(nc, "bindings.cache", {
+        operation: "get",
+        metadata: { key: "up" },
+      });
       expect(reply.status).toBe(503);
       expect(reply.json).toMatchObject({ errorCode: "ERR_BINDING_UNAVAILABLE" });
       expect(worker.readiness().ready).toBe(false);
@@ -50,10 +64,21 @@ describe("availability", () => {
     } finally {
       await redis.start();
     }
-    await expect.poll(async () => (await request(nc, "bindings.cache", { operation: "increment", metadata: { key: "back" } })).status, {
-      timeout: 10_000,
-      interval: 200,
-    }).toBe(200);
+    await expect
+      .poll(
+        async () =>
+          (
+            await request(nc, "bindings.cache", {
+              operation: "increment",
+              metadata: { key: "back" },
+            })
+          ).status,
+        {
+          timeout: 10_000,
+          interval: 200,
+        },
+      )
+      .toBe(200);
     expect(worker.readiness().ready).toBe(true);
   });
 
@@ -63,15 +88,23 @@ describe("availability", () => {
     try {
       worker = await start({}, false);
       // Nobody serves the subject yet: the server answers no-responders.
-      await expect(request(nc, "bindings.cache", { operation: "get", metadata: { key: "k" } }, { timeoutMs: 1000 })).rejects.toThrow(
-        /no responders/i,
-      );
+      await expect(
+        request(
+          nc,
+          "bindings.cache",
+          { operation: "get", metadata: { key: "k" } },
+          { timeoutMs: 1000 },
+        ),
+      ).rejects.toThrow(/no responders/i);
       expect(worker.worker.readiness().checks.subscriptions).toEqual({ cache: false });
     } finally {
       await redis.start();
     }
     await worker.worker.whenServing();
-    const reply = await request(nc, "bindings.cache", { operation: "increment", metadata: { key: "late" } });
+    const reply = await request(nc, "bindings.cache", {
+      operation: "increment",
+      metadata: { key: "late" },
+    });
     expect(reply.status).toBe(200);
     expect(worker.worker.readiness().ready).toBe(true);
   });
@@ -83,15 +116,25 @@ describe("availability", () => {
       await direct.call("CLIENT", "PAUSE", "800", "ALL");
       const replies = await Promise.all(
         Array.from({ length: 20 }, (_, index) =>
-          request(nc, "bindings.cache", { operation: "create", metadata: { key: `ov${index}` }, data: index }),
+          request(nc, "bindings.cache", {
+            operation: "create",
+            metadata: { key: `ov${index}` },
+            data: index,
+          }),
         ),
       );
       const statuses = replies.map((reply) => reply.status);
       expect(statuses.filter((status) => status === 200)).toHaveLength(4);
       expect(statuses.filter((status) => status === 503)).toHaveLength(16);
       const refused = replies.find((reply) => reply.status === 503);
-      expect(refused?.json).toMatchObject({ errorCode: "ERR_BINDING_UNAVAILABLE", message: expect.stringMatching(/overloaded/) });
-      const after = await request(nc, "bindings.cache", { operation: "get", metadata: { key: "ov0" } });
+      expect(refused?.json).toMatchObject({
+        errorCode: "ERR_BINDING_UNAVAILABLE",
+        message: expect.stringMatching(/overloaded/),
+      });
+      const after = await request(nc, "bindings.cache", {
+        operation: "get",
+        metadata: { key: "ov0" },
+      });
       expect(after.status).toBe(200);
     } finally {
       direct.disconnect();
@@ -105,13 +148,23 @@ describe("availability", () => {
     const count = 2000;
     const created = await Promise.all(
       Array.from({ length: count }, (_, index) =>
-        request(nc, "bindings.cache", { operation: "create", metadata: { key: `c${index}` }, data: { index } }, { timeoutMs: 20_000 }),
+        request(
+          nc,
+          "bindings.cache",
+          { operation: "create", metadata: { key: `c${index}` }, data: { index } },
+          { timeoutMs: 20_000 },
+        ),
       ),
     );
     expect(created.filter((reply) => reply.status !== 200).map((reply) => reply.text)).toEqual([]);
     const read = await Promise.all(
       Array.from({ length: count }, (_, index) =>
-        request(nc, "bindings.cache", { operation: "get", metadata: { key: `c${index}` } }, { timeoutMs: 20_000 }),
+        request(
+          nc,
+          "bindings.cache",
+          { operation: "get", metadata: { key: `c${index}` } },
+          { timeoutMs: 20_000 },
+        ),
       ),
     );
     read.forEach((reply, index) => {
@@ -124,14 +177,22 @@ describe("availability", () => {
     const second = await start();
     const replies = await Promise.all(
       Array.from({ length: 400 }, (_, index) =>
-        request(nc, "bindings.cache", { operation: "increment", metadata: { key: `spread${index % 10}` } }),
+        request(nc, "bindings.cache", {
+          operation: "increment",
+          metadata: { key: `spread${index % 10}` },
+        }),
       ),
     );
     expect(replies.every((reply) => reply.status === 200)).toBe(true);
     const stats = await Promise.all(
       [first, second].map(async ({ worker }) => {
-        const reply = await nc.request(`$SRV.STATS.redis-binding.${worker.discoveryId}`, "", { timeout: 2000 });
-        return (reply.json() as { endpoints: { num_requests: number }[] }).endpoints[0]?.num_requests ?? 0;
+        const reply = await nc.request(`$SRV.STATS.redis-binding.${worker.discoveryId}`, "", {
+          timeout: 2000,
+        });
+        return (
+          (reply.json() as { endpoints: { num_requests: number }[] }).endpoints[0]?.num_requests ??
+          0
+        );
       }),
     );
     expect(stats[0]).toBeGreaterThan(0);

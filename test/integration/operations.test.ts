@@ -88,7 +88,8 @@ describe("operations over NATS", () => {
         expect(reply.status).toBe(200);
         expect(reply.json).toEqual({ data });
       }
-      const big = '{"operation":"create","metadata":{"key":"big"},"data":{"id":12345678901234567890}}';
+      const big =
+        '{"operation":"create","metadata":{"key":"big"},"data":{"id":12345678901234567890}}';
       await call(big);
       expect((await call({ operation: "get", metadata: { key: "big" } })).text).toBe(
         '{"data":{"id":12345678901234567890}}',
@@ -107,7 +108,9 @@ describe("operations over NATS", () => {
 
     it("returns non-JSON text as a string and other bytes as base64", async () => {
       await direct.set("text", "not json at all");
-      expect((await call({ operation: "get", metadata: { key: "text" } })).json).toEqual({ data: "not json at all" });
+      expect((await call({ operation: "get", metadata: { key: "text" } })).json).toEqual({
+        data: "not json at all",
+      });
       await direct.set("bytes", Buffer.from([0xff, 0xfe, 0x00, 0x01]));
       expect((await call({ operation: "get", metadata: { key: "bytes" } })).json).toEqual({
         data: Buffer.from([0xff, 0xfe, 0x00, 0x01]).toString("base64"),
@@ -144,13 +147,20 @@ describe("operations over NATS", () => {
 
   describe("increment", () => {
     it("counts and returns the new value", async () => {
-      expect((await call({ operation: "increment", metadata: { key: "n" } })).json).toEqual({ data: 1 });
-      expect((await call({ operation: "increment", metadata: { key: "n" } })).json).toEqual({ data: 2 });
+      expect((await call({ operation: "increment", metadata: { key: "n" } })).json).toEqual({
+        data: 1,
+      });
+      expect((await call({ operation: "increment", metadata: { key: "n" } })).json).toEqual({
+        data: 2,
+      });
       expect(await direct.get("n")).toBe("2");
     });
 
     it("applies a TTL atomically with the increment", async () => {
-      const reply = await call({ operation: "increment", metadata: { key: "nt", ttlInSeconds: "30" } });
+      const reply = await call({
+        operation: "increment",
+        metadata: { key: "nt", ttlInSeconds: "30" },
+      });
       expect(reply.json).toEqual({ data: 1 });
       const ttl = await direct.ttl("nt");
       expect(ttl).toBeGreaterThan(25);
@@ -166,7 +176,10 @@ describe("operations over NATS", () => {
 
     it("answers 409 for a value that is not an integer, and leaves its TTL alone", async () => {
       await direct.set("word", "abc");
-      const reply = await call({ operation: "increment", metadata: { key: "word", ttlInSeconds: "5" } });
+      const reply = await call({
+        operation: "increment",
+        metadata: { key: "word", ttlInSeconds: "5" },
+      });
       expect(reply.status).toBe(409);
       expect(reply.json).toMatchObject({ errorCode: "ERR_VALUE_CONFLICT" });
       expect(await direct.ttl("word")).toBe(-1);
@@ -182,13 +195,19 @@ describe("operations over NATS", () => {
     it("stores and returns bytes as they are", async () => {
       const bytes = new Uint8Array([0, 1, 2, 0xff, 0xfe, 10, 13]);
       expect((await rawRequest(nc, subject, "create", { key: "raw" }, bytes)).status).toBe(200);
-      expect(Buffer.compare(await direct.getBuffer("raw") as Buffer, Buffer.from(bytes))).toBe(0);
+      expect(Buffer.compare((await direct.getBuffer("raw")) as Buffer, Buffer.from(bytes))).toBe(0);
       const reply = await rawRequest(nc, subject, "get", { key: "raw" });
       expect(Buffer.from(reply.msg.data)).toEqual(Buffer.from(bytes));
     });
 
     it("takes TTL and delete from metadata headers", async () => {
-      await rawRequest(nc, subject, "create", { key: "rawttl", ttlInSeconds: "40" }, new Uint8Array([1]));
+      await rawRequest(
+        nc,
+        subject,
+        "create",
+        { key: "rawttl", ttlInSeconds: "40" },
+        new Uint8Array([1]),
+      );
       expect(await direct.ttl("rawttl")).toBeGreaterThan(35);
       const reply = await rawRequest(nc, subject, "get", { key: "rawttl", delete: "true" });
       expect(Array.from(reply.msg.data)).toEqual([1]);
@@ -222,14 +241,38 @@ describe("operations over NATS", () => {
       await expectError("", 400, "ERR_MALFORMED_REQUEST");
       await expectError("[1,2]", 400, "ERR_MALFORMED_REQUEST", /JSON object/);
       await expectError('"create"', 400, "ERR_MALFORMED_REQUEST", /JSON object/);
-      await expectError(new Uint8Array([0x7b, 0xc3, 0x28, 0x7d]), 400, "ERR_MALFORMED_REQUEST", /UTF-8/);
-      await expectError({ operation: 5, metadata: { key: "k" } }, 400, "ERR_MALFORMED_REQUEST", /operation/);
-      await expectError({ operation: "get", metadata: ["k"] }, 400, "ERR_MALFORMED_REQUEST", /metadata/);
-      await expectError({ operation: "get", metadata: { key: { a: 1 } } }, 400, "ERR_MALFORMED_REQUEST");
+      await expectError(
+        new Uint8Array([0x7b, 0xc3, 0x28, 0x7d]),
+        400,
+        "ERR_MALFORMED_REQUEST",
+        /UTF-8/,
+      );
+      await expectError(
+        { operation: 5, metadata: { key: "k" } },
+        400,
+        "ERR_MALFORMED_REQUEST",
+        /operation/,
+      );
+      await expectError(
+        { operation: "get", metadata: ["k"] },
+        400,
+        "ERR_MALFORMED_REQUEST",
+        /metadata/,
+      );
+      await expectError(
+        { operation: "get", metadata: { key: { a: 1 } } },
+        400,
+        "ERR_MALFORMED_REQUEST",
+      );
     });
 
     it("400 ERR_INVALID_REQUEST for a missing operation or key, a bad TTL or delete", async () => {
-      await expectError({ metadata: { key: "k" } }, 400, "ERR_INVALID_REQUEST", /missing operation/);
+      await expectError(
+        { metadata: { key: "k" } },
+        400,
+        "ERR_INVALID_REQUEST",
+        /missing operation/,
+      );
       await expectError({ operation: "get" }, 400, "ERR_INVALID_REQUEST", /missing metadata.key/);
       await expectError({ operation: "get", metadata: { key: "" } }, 400, "ERR_INVALID_REQUEST");
       for (const ttl of ["0", "-5", "500ms", "soon"]) {
@@ -240,10 +283,21 @@ describe("operations over NATS", () => {
           /ttlInSeconds/,
         );
       }
-      await expectError({ operation: "get", metadata: { key: "k", delete: "maybe" } }, 400, "ERR_INVALID_REQUEST", /delete/);
-      await expectError({ operation: "get", metadata: { key: "k" } }, 400, "ERR_INVALID_REQUEST", /Binding-Timeout/, {
-        "Binding-Timeout": "whenever",
-      });
+      await expectError(
+        { operation: "get", metadata: { key: "k", delete: "maybe" } },
+        400,
+        "ERR_INVALID_REQUEST",
+        /delete/,
+      );
+      await expectError(
+        { operation: "get", metadata: { key: "k" } },
+        400,
+        "ERR_INVALID_REQUEST",
+        /Binding-Timeout/,
+        {
+          "Binding-Timeout": "whenever",
+        },
+      );
     });
 
     it("a bad TTL stores nothing", async () => {
@@ -262,8 +316,17 @@ describe("operations over NATS", () => {
 
     it("409 ERR_VALUE_CONFLICT for WRONGTYPE", async () => {
       await direct.lpush("a-list", "x");
-      await expectError({ operation: "get", metadata: { key: "a-list" } }, 409, "ERR_VALUE_CONFLICT", /WRONGTYPE/);
-      await expectError({ operation: "increment", metadata: { key: "a-list" } }, 409, "ERR_VALUE_CONFLICT");
+      await expectError(
+        { operation: "get", metadata: { key: "a-list" } },
+        409,
+        "ERR_VALUE_CONFLICT",
+        /WRONGTYPE/,
+      );
+      await expectError(
+        { operation: "increment", metadata: { key: "a-list" } },
+        409,
+        "ERR_VALUE_CONFLICT",
+      );
     });
 
     it("413 ERR_PAYLOAD_TOO_LARGE above MAX_REQUEST_BYTES", async () => {
@@ -291,9 +354,15 @@ describe("operations over NATS", () => {
 
     it("504 ERR_BINDING_TIMEOUT when the request's deadline passes", async () => {
       await direct.call("CLIENT", "PAUSE", "600", "ALL");
-      await expectError({ operation: "get", metadata: { key: "k" } }, 504, "ERR_BINDING_TIMEOUT", /deadline/, {
-        "Binding-Timeout": "150ms",
-      });
+      await expectError(
+        { operation: "get", metadata: { key: "k" } },
+        504,
+        "ERR_BINDING_TIMEOUT",
+        /deadline/,
+        {
+          "Binding-Timeout": "150ms",
+        },
+      );
       await new Promise((resolve) => setTimeout(resolve, 700));
     });
   });

@@ -22,7 +22,10 @@ describe("worker process", () => {
     [nats, redis] = await Promise.all([natsServer(), redisServer()]);
     nc = await connect({ servers: nats.url });
     dir = await mkdtemp(join(tmpdir(), "rbw-process-"));
-    await writeFile(join(dir, "cache.yaml"), redisComponent("cache", { redisHost: `${redis.host}:${redis.port}` }));
+    await writeFile(
+      join(dir, "cache.yaml"),
+      redisComponent("cache", { redisHost: `${redis.host}:${redis.port}` }),
+    );
   });
 
   afterAll(async () => {
@@ -39,8 +42,13 @@ describe("worker process", () => {
       // Hold Redis so the requests are really in flight when the signal lands.
       await direct.call("CLIENT", "PAUSE", "1500", "ALL");
       const replies = Promise.all(
-        Array.from({ length: 500 }, (_, index) =>
-          request(nc, "bindings.cache", { operation: "increment", metadata: { key: "sigterm" } }, { timeoutMs: 15_000 }).then(
+        Array.from({ length: 500 }, () =>
+          request(
+            nc,
+            "bindings.cache",
+            { operation: "increment", metadata: { key: "sigterm" } },
+            { timeoutMs: 15_000 },
+          ).then(
             (reply) => reply,
             (error: Error) => ({ status: -1, text: error.message }),
           ),
@@ -66,7 +74,11 @@ describe("worker process", () => {
     try {
       await writeFile(
         join(badDir, "broken.yaml"),
-        redisComponent("broken", { redisHost: "localhost:6379", dialTimeout: "soon", redisPassword: "s3cr3t-value" }),
+        redisComponent("broken", {
+          redisHost: "localhost:6379",
+          dialTimeout: "soon",
+          redisPassword: "s3cr3t-value",
+        }),
       );
       const worker = spawnWorker({ NATS_URL: nats.url, COMPONENTS_PATH: badDir });
       expect(await worker.exited()).toBe(1);

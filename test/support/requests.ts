@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 
 export interface BindingReply {
   /** 200 for success, else the Nats-Service-Error-Code. */

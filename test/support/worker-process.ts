@@ -9,7 +9,10 @@ export interface WorkerProcess {
   readonly logs: Record<string, unknown>[];
   /** Everything written to stdout and stderr, raw. */
   output(): string;
-  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  waitForLog(
+    predicate: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   exited(): Promise<number | null>;
   kill(signal: NodeJS.Signals): void;
 }

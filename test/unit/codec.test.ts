@@ -1,11 +1,16 @@
 import { headers } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
+import {
+  BindingUnavailableError,
+  MalformedRequestError,
+  ValueConflictError,
+} from "../../src/errors.js";
 import { encodeError, encodeOutcome, encodeStoredValue } from "../../src/transport/reply-codec.js";
 import { decodeRequest } from "../../src/transport/request-codec.js";
-import { BindingUnavailableError, MalformedRequestError, ValueConflictError } from "../../src/errors.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (data: Uint8Array | undefined) => (data === undefined ? undefined : new TextDecoder().decode(data));
+const text = (data: Uint8Array | undefined) =>
+  data === undefined ? undefined : new TextDecoder().decode(data);
 
 describe("decodeRequest, JSON mode", () => {
   it("reads operation, metadata and data", () => {
@@ -20,13 +25,18 @@ describe("decodeRequest, JSON mode", () => {
   });
 
   it("stores a string with its quotes, as Dapr's HTTP API does", () => {
-    const { envelope } = decodeRequest(bytes('{"operation":"create","metadata":{"key":"k"},"data":"hi"}'), undefined);
+    const { envelope } = decodeRequest(
+      bytes('{"operation":"create","metadata":{"key":"k"},"data":"hi"}'),
+      undefined,
+    );
     expect(text(envelope.value)).toBe('"hi"');
   });
 
   it("keeps integers beyond 2^53 digit for digit", () => {
     const { envelope } = decodeRequest(
-      bytes('{"operation":"create","metadata":{"key":"k"},"data":{"id":12345678901234567890,"n":[9007199254740993]}}'),
+      bytes(
+        '{"operation":"create","metadata":{"key":"k"},"data":{"id":12345678901234567890,"n":[9007199254740993]}}',
+      ),
       undefined,
     );
     expect(text(envelope.value)).toBe('{"id":12345678901234567890,"n":[9007199254740993]}');
@@ -34,20 +44,31 @@ describe("decodeRequest, JSON mode", () => {
 
   it("turns metadata numbers and booleans into their string form", () => {
     const { envelope } = decodeRequest(
-      bytes('{"operation":"get","metadata":{"key":42,"delete":true,"ttlInSeconds":12345678901234567890}}'),
+      bytes(
+        '{"operation":"get","metadata":{"key":42,"delete":true,"ttlInSeconds":12345678901234567890}}',
+      ),
       undefined,
     );
-    expect(envelope.metadata).toEqual({ key: "42", delete: "true", ttlInSeconds: "12345678901234567890" });
+    expect(envelope.metadata).toEqual({
+      key: "42",
+      delete: "true",
+      ttlInSeconds: "12345678901234567890",
+    });
   });
 
   it("does not serialise data for operations that do not store it", () => {
-    const { envelope } = decodeRequest(bytes('{"operation":"get","metadata":{"key":"k"},"data":{"a":1}}'), undefined);
+    const { envelope } = decodeRequest(
+      bytes('{"operation":"get","metadata":{"key":"k"},"data":{"a":1}}'),
+      undefined,
+    );
     expect(envelope.value).toBeUndefined();
   });
 
   it("refuses what is not a UTF-8 JSON object", () => {
     for (const payload of ["", "not json", "[]", "42", '"s"', "null", '{"operation":'] as const) {
-      expect(() => decodeRequest(bytes(payload), undefined), payload).toThrow(MalformedRequestError);
+      expect(() => decodeRequest(bytes(payload), undefined), payload).toThrow(
+        MalformedRequestError,
+      );
     }
     expect(() => decodeRequest(new Uint8Array([0x7b, 0xff, 0x7d]), undefined)).toThrow(/UTF-8/);
   });
@@ -59,7 +80,9 @@ describe("decodeRequest, JSON mode", () => {
       '{"operation":"get","metadata":{"key":{"a":1}}}',
       '{"operation":"get","metadata":{"key":["k"]}}',
     ]) {
-      expect(() => decodeRequest(bytes(payload), undefined), payload).toThrow(MalformedRequestError);
+      expect(() => decodeRequest(bytes(payload), undefined), payload).toThrow(
+        MalformedRequestError,
+      );
     }
   });
 });
@@ -82,10 +105,14 @@ describe("decodeRequest, raw mode", () => {
 
 describe("encodeStoredValue", () => {
   const decode = (stored: string | Buffer) =>
-    JSON.parse(encodeStoredValue(typeof stored === "string" ? Buffer.from(stored) : stored).toString());
+    JSON.parse(
+      encodeStoredValue(typeof stored === "string" ? Buffer.from(stored) : stored).toString(),
+    );
 
   it("embeds JSON as it was stored", () => {
-    expect(decode('{"Hello":"World","Lorem":"Ipsum"}')).toEqual({ data: { Hello: "World", Lorem: "Ipsum" } });
+    expect(decode('{"Hello":"World","Lorem":"Ipsum"}')).toEqual({
+      data: { Hello: "World", Lorem: "Ipsum" },
+    });
     expect(decode('"quoted"')).toEqual({ data: "quoted" });
     expect(decode("3.5")).toEqual({ data: 3.5 });
     expect(encodeStoredValue(Buffer.from('{"id":12345678901234567890}')).toString()).toBe(
@@ -117,9 +144,9 @@ describe("encodeOutcome", () => {
 
   it("returns counters as numbers, big ones as strings", () => {
     expect(text(encodeOutcome({ kind: "counter", value: "5" }, "json").payload)).toBe('{"data":5}');
-    expect(text(encodeOutcome({ kind: "counter", value: "9223372036854775807" }, "json").payload)).toBe(
-      '{"data":"9223372036854775807"}',
-    );
+    expect(
+      text(encodeOutcome({ kind: "counter", value: "9223372036854775807" }, "json").payload),
+    ).toBe('{"data":"9223372036854775807"}');
     expect(text(encodeOutcome({ kind: "counter", value: "5" }, "raw").payload)).toBe("5");
   });
 
@@ -141,6 +168,8 @@ describe("encodeError", () => {
   });
 
   it("carries the status of each error class", () => {
-    expect(encodeError(new BindingUnavailableError("down")).headers?.get("Nats-Service-Error-Code")).toBe("503");
+    expect(
+      encodeError(new BindingUnavailableError("down")).headers?.get("Nats-Service-Error-Code"),
+    ).toBe("503");
   });
 });

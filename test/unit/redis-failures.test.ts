@@ -15,20 +15,26 @@ describe("classifyFailure", () => {
   });
 
   it("knows which failures never reached Redis", () => {
-    expect(classifyFailure(new Error("Stream isn't writeable and enableOfflineQueue options is false"))).toEqual({
+    expect(
+      classifyFailure(new Error("Stream isn't writeable and enableOfflineQueue options is false")),
+    ).toEqual({
       kind: "unavailable",
       transient: true,
       notExecuted: true,
     });
     expect(classifyFailure(new Error("connect ECONNREFUSED 127.0.0.1:1")).notExecuted).toBe(true);
-    expect(classifyFailure(new Error("LOADING Redis is loading the dataset in memory")).notExecuted).toBe(true);
+    expect(
+      classifyFailure(new Error("LOADING Redis is loading the dataset in memory")).notExecuted,
+    ).toBe(true);
     expect(classifyFailure(new Error("Connection is closed.")).notExecuted).toBe(false);
   });
 
   it("treats a command timeout as a timeout and auth errors as permanent", () => {
     expect(classifyFailure(new Error("Command timed out")).kind).toBe("timeout");
     expect(classifyFailure(new Error("NOPERM this user has no permissions")).transient).toBe(false);
-    expect(classifyFailure(new Error("WRONGPASS invalid username-password pair")).kind).toBe("other");
+    expect(classifyFailure(new Error("WRONGPASS invalid username-password pair")).kind).toBe(
+      "other",
+    );
   });
 });
 
@@ -70,11 +76,15 @@ describe("retry policy", () => {
 
   it("succeeds when a retry does", async () => {
     let attempts = 0;
-    const result = await withRetries({ maxRetries: 2, minBackoffMs: 1, maxBackoffMs: 2 }, true, async () => {
-      attempts++;
-      if (attempts < 2) throw new Error("Connection is closed.");
-      return "ok";
-    });
+    const result = await withRetries(
+      { maxRetries: 2, minBackoffMs: 1, maxBackoffMs: 2 },
+      true,
+      async () => {
+        attempts++;
+        if (attempts < 2) throw new Error("Connection is closed.");
+        return "ok";
+      },
+    );
     expect(result).toBe("ok");
   });
 

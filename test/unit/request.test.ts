@@ -24,45 +24,77 @@ describe("toInvocation", () => {
   });
 
   it("rejects a missing or empty operation as invalid", () => {
-    expect(() => toInvocation({ operation: undefined, metadata: { key: "k" }, value })).toThrow(InvalidRequestError);
-    expect(() => toInvocation({ operation: "", metadata: { key: "k" }, value })).toThrow(InvalidRequestError);
+    expect(() => toInvocation({ operation: undefined, metadata: { key: "k" }, value })).toThrow(
+      InvalidRequestError,
+    );
+    expect(() => toInvocation({ operation: "", metadata: { key: "k" }, value })).toThrow(
+      InvalidRequestError,
+    );
   });
 
   it("rejects an operation of the wrong type as malformed", () => {
-    expect(() => toInvocation({ operation: 7, metadata: { key: "k" }, value })).toThrow(MalformedRequestError);
+    expect(() => toInvocation({ operation: 7, metadata: { key: "k" }, value })).toThrow(
+      MalformedRequestError,
+    );
   });
 
   it("lists the supported operations for an unknown one", () => {
     expect(() => toInvocation({ operation: "list", metadata: { key: "k" }, value })).toThrow(
       /unsupported operation "list"; supported operations: create, get, delete, increment/,
     );
-    expect(() => toInvocation({ operation: "list", metadata: {}, value })).toThrow(UnsupportedOperationError);
+    expect(() => toInvocation({ operation: "list", metadata: {}, value })).toThrow(
+      UnsupportedOperationError,
+    );
   });
 
   it("requires a non-empty key", () => {
-    expect(() => toInvocation({ operation: "get", metadata: {}, value })).toThrow(/missing metadata.key/);
-    expect(() => toInvocation({ operation: "get", metadata: { key: "" }, value })).toThrow(InvalidRequestError);
+    expect(() => toInvocation({ operation: "get", metadata: {}, value })).toThrow(
+      /missing metadata.key/,
+    );
+    expect(() => toInvocation({ operation: "get", metadata: { key: "" }, value })).toThrow(
+      InvalidRequestError,
+    );
   });
 
   it("reads ttlInSeconds and its alias ttl for create and increment", () => {
-    expect(toInvocation({ operation: "create", metadata: { key: "k", ttlInSeconds: "60" }, value }).ttlMs).toBe(60_000);
-    expect(toInvocation({ operation: "increment", metadata: { key: "k", ttl: "1m30s" }, value }).ttlMs).toBe(90_000);
-    expect(toInvocation({ operation: "get", metadata: { key: "k", ttl: "junk" }, value }).ttlMs).toBeUndefined();
+    expect(
+      toInvocation({ operation: "create", metadata: { key: "k", ttlInSeconds: "60" }, value })
+        .ttlMs,
+    ).toBe(60_000);
+    expect(
+      toInvocation({ operation: "increment", metadata: { key: "k", ttl: "1m30s" }, value }).ttlMs,
+    ).toBe(90_000);
+    expect(
+      toInvocation({ operation: "get", metadata: { key: "k", ttl: "junk" }, value }).ttlMs,
+    ).toBeUndefined();
   });
 
   it("answers a bad TTL with 400", () => {
     for (const ttl of ["0", "-1", "500ms", "abc", "1.5", "-5s", ""]) {
-      expect(() => toInvocation({ operation: "create", metadata: { key: "k", ttlInSeconds: ttl }, value }), ttl).toThrow(
-        InvalidRequestError,
-      );
+      expect(
+        () =>
+          toInvocation({ operation: "create", metadata: { key: "k", ttlInSeconds: ttl }, value }),
+        ttl,
+      ).toThrow(InvalidRequestError);
     }
   });
 
   it("reads delete for get and rejects words that are not booleans", () => {
-    expect(toInvocation({ operation: "get", metadata: { key: "k", delete: "true" }, value }).deleteAfterRead).toBe(true);
-    expect(toInvocation({ operation: "get", metadata: { key: "k", delete: "T" }, value }).deleteAfterRead).toBe(true);
-    expect(toInvocation({ operation: "get", metadata: { key: "k", delete: "false" }, value }).deleteAfterRead).toBe(false);
-    expect(() => toInvocation({ operation: "get", metadata: { key: "k", delete: "yes" }, value })).toThrow(/bad metadata.delete/);
+    expect(
+      toInvocation({ operation: "get", metadata: { key: "k", delete: "true" }, value })
+        .deleteAfterRead,
+    ).toBe(true);
+    expect(
+      toInvocation({ operation: "get", metadata: { key: "k", delete: "T" }, value })
+        .deleteAfterRead,
+    ).toBe(true);
+    expect(
+      toInvocation({ operation: "get", metadata: { key: "k", delete: "false" }, value })
+        .deleteAfterRead,
+    ).toBe(false);
+    expect(() =>
+      toInvocation({ operation: "get", metadata: { key: "k", delete: "yes" }, value }),
+    ).toThrow(/bad metadata.delete/);
   });
 });
 
