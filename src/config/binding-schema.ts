@@ -3,7 +3,6 @@
  * to frozen `RedisBindingSettings`, with the seed's defaults and the upstream
  * component's extra fields. All interpretation of strings happens here, once.
  */
-import os from "node:os";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
 import {
@@ -13,6 +12,7 @@ import {
   parseInteger,
   ValueFormatError,
 } from "./duration.js";
+import { effectWarnings } from "./effect-warnings.js";
 import {
   type HostPort,
   type RedisBindingSettings,
@@ -52,6 +52,10 @@ export const BINDING_FIELDS = [
   "clientCert",
   "clientKey",
   "azureClientID",
+  // Not a Dapr field: a PEM CA to verify the server with, for private CAs
+  // (Dapr only trusts the system store). Dapr ignores unknown metadata, so a
+  // component using it still loads there.
+  "caCert",
 ] as const;
 
 export type BindingField = (typeof BINDING_FIELDS)[number];
@@ -170,6 +174,7 @@ const metadataShape = {
   clientCert: pem("certificate"),
   clientKey: pem("private key"),
   azureClientID: text,
+  caCert: pem("CA certificate"),
 } satisfies Record<BindingField, z.ZodType>;
 
 type ParsedMetadata = z.output<z.ZodObject<typeof metadataShape>>;
@@ -334,6 +339,7 @@ function build(
     insecureSkipTLSVerify: value.insecureSkipTLSVerify ?? false,
     clientCert: value.clientCert,
     clientKey: value.clientKey,
+    caCert: value.caCert,
     useEntraID: value.useEntraID ?? false,
     azureClientID: value.azureClientID,
     failover: value.failover ?? false,
@@ -369,10 +375,11 @@ function build(
       fallback: readTimeoutMs,
       disabled: undefined,
     }),
-    poolSize:
-      value.poolSize !== undefined && value.poolSize > 0
-        ? value.poolSize
-        : 10 * os.availableParallelism(),
+    // go-redis would default to 10 connections per CPU, because it sends one
+    // command per connection at a time. ioredis pipelines every concurrent
+    // command over one socket, so one connection is the better default; more
+    // only when poolSize asks for them.
+    poolSize: value.poolSize !== undefined && value.poolSize > 0 ? value.poolSize : 1,
     poolTimeoutMs: durationMs(value.poolTimeout, {
       fallback: poolTimeoutDefault,
       disabled: undefined,
@@ -474,7 +481,8 @@ export function parseBindingSettings(component: BindingComponent): ParsedBinding
       typeof shown === "string" &&
       !SECRET_FIELDS.has(field) &&
       !concealed.has(field as BindingField) &&
-      field !== "clientCert";
+      field !== "clientCert" &&
+      field !== "caCert";
     if (mayShow) reason += ` (got "${shown}")`;
     throw new ConfigError(file, name, writtenAs.get(field as BindingField) ?? field, reason);
   }
@@ -488,22 +496,8 @@ export function parseBindingSettings(component: BindingComponent): ParsedBinding
       `${where("redisPort")}: ${shown} in redisHost has its own port, which is used instead of redisPort`,
     );
   }
-  if (!options.enableTLS) {
-    for (const field of ["insecureSkipTLSVerify", "clientCert", "clientKey"] as const) {
-      if (explicitFields.has(field) && options[field] !== undefined && options[field] !== false) {
-        warnings.push(`${where(field)}: has no effect unless enableTLS is true`);
-      }
-    }
-  }
-  if (!options.failover) {
-    for (const field of ["sentinelMasterName", "sentinelUsername", "sentinelPassword"] as const) {
-      if (options[field] !== undefined) {
-        warnings.push(`${where(field)}: has no effect unless failover is true`);
-      }
-    }
-  }
-  if (options.redisType === "cluster" && options.redisDB !== 0) {
-    warnings.push(`${where("redisDB")}: is ignored when redisType is cluster`);
+  for (const { field, message } of effectWarnings(options, explicitFields)) {
+    warnings.push(`${where(writtenAs.get(field as BindingField) ?? field)}: ${message}`);
   }
 
   const settings: RedisBindingSettings = Object.freeze({

@@ -30,6 +30,8 @@ export interface RedisBindingSettings {
   readonly insecureSkipTLSVerify: boolean;
   readonly clientCert: string | undefined;
   readonly clientKey: string | undefined;
+  /** PEM CA bundle to verify the server with (not a Dapr field); undefined = system store. */
+  readonly caCert: string | undefined;
 
   readonly useEntraID: boolean;
   readonly azureClientID: string | undefined;
@@ -57,6 +59,7 @@ export interface RedisBindingSettings {
   /** undefined = no timeout. Defaults to readTimeout. */
   readonly writeTimeoutMs: number | undefined;
 
+  /** Connections per binding (node and Sentinel); 1 unless poolSize is set. */
   readonly poolSize: number;
   readonly poolTimeoutMs: number | undefined;
   readonly maxConnAgeMs: number | undefined;

@@ -1,4 +1,3 @@
-import os from "node:os";
 import { describe, expect, it } from "vitest";
 import {
   BINDING_FIELDS,
@@ -78,7 +77,7 @@ describe("defaults", () => {
       dialTimeoutMs: 5_000,
       readTimeoutMs: 3_000,
       writeTimeoutMs: 3_000,
-      poolSize: 10 * os.availableParallelism(),
+      poolSize: 1,
       poolTimeoutMs: 4_000,
       maxConnAgeMs: undefined,
       minIdleConns: 0,
@@ -98,7 +97,7 @@ describe("defaults", () => {
     expect(settings.readTimeoutMs).toBe(3_000);
     expect(settings.redisPassword).toBeUndefined();
     expect(settings.enableTLS).toBe(false);
-    expect(settings.poolSize).toBe(10 * os.availableParallelism());
+    expect(settings.poolSize).toBe(1);
   });
 });
 
@@ -134,6 +133,7 @@ describe("every field", () => {
       idleCheckFrequency: "2m",
       idleTimeout: "10m",
       azureClientID: "client-id",
+      caCert: CERT,
     });
     expect(settings).toMatchObject({
       redisHost: "a.example:7000, b.example",
@@ -168,6 +168,7 @@ describe("every field", () => {
       idleCheckFrequencyMs: 120_000,
       idleTimeoutMs: 600_000,
       azureClientID: "client-id",
+      caCert: CERT,
     });
     expect([...settings.explicitFields].sort()).toEqual(
       BINDING_FIELDS.filter((field) => field !== "useEntraID").sort(),
@@ -308,8 +309,9 @@ describe("integers", () => {
     expect(settingsOf({ redisMaxRetries: "0" }).redisMaxRetries).toBe(0);
   });
 
-  it("takes the default pool size for 0", () => {
-    expect(settingsOf({ poolSize: "0" }).poolSize).toBe(10 * os.availableParallelism());
+  it("keeps one pipelined connection unless poolSize asks for more", () => {
+    expect(settingsOf({ poolSize: "0" }).poolSize).toBe(1);
+    expect(settingsOf({ poolSize: "4" }).poolSize).toBe(4);
   });
 
   it.each([
@@ -366,7 +368,11 @@ describe("addresses", () => {
   });
 
   it("lets an explicit port win over redisPort, with a warning", () => {
-    const { settings, warnings } = parse({ redisHost: "a:7000,b", redisPort: "7001" });
+    const { settings, warnings } = parse({
+      redisHost: "a:7000,b",
+      redisPort: "7001",
+      redisType: "cluster",
+    });
     expect(settings.addresses).toEqual([
       { host: "a", port: 7000 },
       { host: "b", port: 7001 },
@@ -529,6 +535,55 @@ describe("warnings", () => {
     expect(warnings.some((line) => line.includes('"insecureSkipTLSVerify"'))).toBe(true);
     expect(warnings.some((line) => line.includes('"sentinelMasterName"'))).toBe(true);
     expect(warnings.some((line) => line.includes('"redisDB"'))).toBe(true);
+  });
+
+  it("names each pool setting ioredis cannot honour, only when it is set", () => {
+    const fields = ["writeTimeout", "poolTimeout", "minIdleConns", "maxConnAge"];
+    const more = { idleCheckFrequency: "1m", idleTimeout: "5m" };
+    const { warnings } = parse({
+      redisHost: "h",
+      writeTimeout: "1s",
+      poolTimeout: "2s",
+      minIdleConns: "2",
+      maxConnAge: "30m",
+      ...more,
+      poolSize: "4",
+    });
+    for (const field of [...fields, ...Object.keys(more)]) {
+      const line = warnings.find((text) => text.includes(`field "${field}"`));
+      expect(line, field).toMatch(/no ioredis equivalent/);
+    }
+    // poolSize is honoured in node mode: no warning.
+    expect(warnings.some((line) => line.includes('"poolSize"'))).toBe(false);
+    expect(warnings).toHaveLength(6);
+  });
+
+  it("notes what a topology ignores", () => {
+    const cluster = parse({ redisHost: "a,b", redisType: "cluster", poolSize: "3" }).warnings;
+    expect(cluster).toHaveLength(1);
+    expect(cluster[0]).toMatch(/"poolSize".*one connection per cluster node/);
+    const node = parse({ redisHost: "a,b" }).warnings;
+    expect(node).toHaveLength(1);
+    expect(node[0]).toMatch(/"redisHost".*2 addresses.*first/);
+    const sentinel = parse({
+      redisHost: "a,b",
+      failover: "true",
+      sentinelMasterName: "m",
+      redisType: "cluster",
+    }).warnings;
+    expect(sentinel).toHaveLength(1);
+    expect(sentinel[0]).toMatch(/"redisType".*Sentinel/);
+    expect(parse({ redisHost: "h", azureClientID: "x" }).warnings[0]).toMatch(/useEntraID/);
+    expect(parse({ redisHost: "h", caCert: CERT }).warnings[0]).toMatch(/"caCert".*enableTLS/);
+  });
+
+  it("never quotes caCert in an error", () => {
+    const error = expectFieldError(
+      { redisHost: "h", enableTLS: "true", caCert: "/etc/ssl/ca.pem" },
+      "caCert",
+      /PEM-encoded CA certificate/,
+    );
+    expect(error.message).not.toContain("/etc/ssl/ca.pem");
   });
 });
 
