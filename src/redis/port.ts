@@ -1,6 +1,6 @@
 import type { RedisPort } from "../binding/redis-port.js";
 import { toBindingError } from "./errors.js";
-import { type RetryPolicy, withRetries } from "./retry.js";
+import { type AttemptObserver, type RetryPolicy, withRetries } from "./retry.js";
 import type { ScriptedClient } from "./scripts.js";
 
 /** Hands out the client for the next command (round-robin over a pool, or a cluster). */
@@ -23,6 +23,8 @@ export class IoredisPort implements RedisPort {
     private readonly bindingName: string,
     private readonly clients: ClientSource,
     private readonly retry: RetryPolicy,
+    /** Traces and counts attempts; optional so the port works without telemetry. */
+    private readonly attempts?: AttemptObserver,
   ) {}
 
   async set(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
@@ -40,7 +42,12 @@ export class IoredisPort implements RedisPort {
     // Not idempotent: a second GETDEL after a lost reply would find nothing.
     if (this.getDelSupported) {
       try {
-        return await withRetries(this.retry, false, () => this.clients.pick().getdelBuffer(key));
+        return await withRetries(
+          this.retry,
+          false,
+          () => this.clients.pick().getdelBuffer(key),
+          this.attempts,
+        );
       } catch (error) {
         if (!(error instanceof Error && UNKNOWN_COMMAND.test(error.message))) {
           throw toBindingError(error, this.bindingName);
@@ -67,7 +74,12 @@ export class IoredisPort implements RedisPort {
     command: (client: ScriptedClient) => Promise<T>,
   ): Promise<T> {
     try {
-      return await withRetries(this.retry, idempotent, () => command(this.clients.pick()));
+      return await withRetries(
+        this.retry,
+        idempotent,
+        () => command(this.clients.pick()),
+        this.attempts,
+      );
     } catch (error) {
       throw toBindingError(error, this.bindingName);
     }

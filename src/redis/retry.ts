@@ -22,6 +22,17 @@ export function backoffMs(policy: RetryPolicy, retry: number): number {
 }
 
 /**
+ * Told about every attempt, so traces can show each one and metrics can count
+ * retries without this room importing any telemetry (the worker passes one in).
+ */
+export interface AttemptObserver {
+  /** Runs attempt `retry` (0 = the first); must settle exactly as `run()` does. */
+  attempt<T>(retry: number, run: () => Promise<T>): Promise<T>;
+  /** Attempt `retry` failed and will be retried after `waitMs`. */
+  retrying(retry: number, error: unknown, waitMs: number): void;
+}
+
+/**
  * Runs `attempt` and retries it while the failure may pass. A command that is
  * not idempotent (INCR) is retried only when it surely never reached Redis:
  * running it twice would count twice.
@@ -30,16 +41,18 @@ export async function withRetries<T>(
   policy: RetryPolicy,
   idempotent: boolean,
   attempt: () => Promise<T>,
+  observer?: AttemptObserver,
 ): Promise<T> {
   for (let retry = 0; ; retry++) {
     try {
-      return await attempt();
+      return await (observer === undefined ? attempt() : observer.attempt(retry, attempt));
     } catch (error) {
       if (retry >= policy.maxRetries) throw error;
       const failure = classifyFailure(error);
       if (!failure.transient) throw error;
       if (!idempotent && !failure.notExecuted) throw error;
       const wait = backoffMs(policy, retry);
+      observer?.retrying(retry, error, wait);
       if (wait > 0) await sleep(wait);
     }
   }
