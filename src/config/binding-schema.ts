@@ -56,6 +56,9 @@ export const BINDING_FIELDS = [
   // (Dapr only trusts the system store). Dapr ignores unknown metadata, so a
   // component using it still loads there.
   "caCert",
+  // Not a Dapr field: how many times a durable request is delivered before it
+  // goes to the dead-letter subject (PROTOCOL section 6).
+  "maxDeliveries",
 ] as const;
 
 export type BindingField = (typeof BINDING_FIELDS)[number];
@@ -76,6 +79,7 @@ export const DEFAULT_REDIS_PORT = 6379;
 const DEFAULTS = {
   redeliverIntervalMs: 60_000,
   processingTimeoutMs: 15_000,
+  maxDeliveries: 5,
   redisMinRetryIntervalMs: 8,
   redisMaxRetryIntervalMs: 512,
   dialTimeoutMs: 5_000,
@@ -175,6 +179,7 @@ const metadataShape = {
   clientKey: pem("private key"),
   azureClientID: text,
   caCert: pem("CA certificate"),
+  maxDeliveries: integer(0),
 } satisfies Record<BindingField, z.ZodType>;
 
 type ParsedMetadata = z.output<z.ZodObject<typeof metadataShape>>;
@@ -356,6 +361,8 @@ function build(
       disabled: 0,
       zeroDisables: true,
     }),
+    // "0" means the default, as for every other count.
+    maxDeliveries: value.maxDeliveries || DEFAULTS.maxDeliveries,
     // go-redis reads -1 as "no retries", which is also the seed's default.
     redisMaxRetries: Math.max(maxRetries, 0),
     redisMinRetryIntervalMs: durationMs(value.redisMinRetryInterval, {

@@ -59,6 +59,7 @@ export function describeBinding(settings: RedisBindingSettings): Record<string, 
       settings.processingTimeoutMs === 0
         ? "disabled"
         : formatDuration(settings.processingTimeoutMs),
+    maxDeliveries: settings.maxDeliveries,
     redisMaxRetries: settings.redisMaxRetries,
     redisMinRetryInterval:
       settings.redisMinRetryIntervalMs === 0

@@ -4,7 +4,7 @@
  * Values are never quoted in errors: several of these hold credentials.
  */
 import { ConfigError } from "../errors.js";
-import { parseDurationOrMs, parseInteger, ValueFormatError } from "./duration.js";
+import { parseBool, parseDurationOrMs, parseInteger, ValueFormatError } from "./duration.js";
 import type { RuntimeSettings } from "./settings.js";
 
 const SOURCE = "environment";
@@ -30,6 +30,7 @@ export const RUNTIME_DEFAULTS = Object.freeze({
   requestTimeoutMs: 10_000,
   shutdownGraceMs: 30_000,
   logLevel: "info",
+  durable: true,
 });
 
 const SUBJECT_TOKEN = /^[^\s.*>]+$/;
@@ -66,6 +67,16 @@ export function loadRuntimeSettings(env: NodeJS.ProcessEnv = process.env): Runti
     return ms;
   };
   const path = (name: string): string | undefined => read(name)?.trim();
+  const bool = (name: string, fallback: boolean): boolean => {
+    const text = read(name);
+    if (text === undefined) return fallback;
+    try {
+      return parseBool(text);
+    } catch (error) {
+      if (!(error instanceof ValueFormatError)) throw error;
+      return fail(name, error.message);
+    }
+  };
 
   const natsUrl = read("NATS_URL");
   const natsServers =
@@ -130,5 +141,6 @@ export function loadRuntimeSettings(env: NodeJS.ProcessEnv = process.env): Runti
     requestTimeoutMs: duration("REQUEST_TIMEOUT", RUNTIME_DEFAULTS.requestTimeoutMs, false),
     shutdownGraceMs: duration("SHUTDOWN_GRACE", RUNTIME_DEFAULTS.shutdownGraceMs, true),
     logLevel,
+    durable: bool("BINDINGS_DURABLE", RUNTIME_DEFAULTS.durable),
   });
 }

@@ -45,6 +45,8 @@ export interface RedisBindingSettings {
   readonly redeliverIntervalMs: number;
   /** 0 = redelivery disabled. */
   readonly processingTimeoutMs: number;
+  /** Deliveries of a durable request before it is dead-lettered (at least 1). */
+  readonly maxDeliveries: number;
 
   /** 0 = no retries (the seed's default; `-1` also means none). */
   readonly redisMaxRetries: number;
@@ -102,4 +104,6 @@ export interface RuntimeSettings {
   readonly requestTimeoutMs: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
+  /** Take requests from JetStream on `<prefix>.durable.<name>` too (BINDINGS_DURABLE). */
+  readonly durable: boolean;
 }

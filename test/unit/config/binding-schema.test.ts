@@ -71,6 +71,7 @@ describe("defaults", () => {
       sentinelPassword: undefined,
       redeliverIntervalMs: 60_000,
       processingTimeoutMs: 15_000,
+      maxDeliveries: 5,
       redisMaxRetries: 0,
       redisMinRetryIntervalMs: 8,
       redisMaxRetryIntervalMs: 512,
@@ -134,6 +135,7 @@ describe("every field", () => {
       idleTimeout: "10m",
       azureClientID: "client-id",
       caCert: CERT,
+      maxDeliveries: "7",
     });
     expect(settings).toMatchObject({
       redisHost: "a.example:7000, b.example",
@@ -153,6 +155,7 @@ describe("every field", () => {
       sentinelPassword: "sentinel-pass",
       redeliverIntervalMs: 30_000,
       processingTimeoutMs: 90_000,
+      maxDeliveries: 7,
       redisType: "cluster",
       redisDB: 0,
       redisMaxRetries: 5,
@@ -217,6 +220,14 @@ describe("durations", () => {
     const settings = settingsOf({ redeliverInterval: "0", processingTimeout: "0s" });
     expect(settings.redeliverIntervalMs).toBe(0);
     expect(settings.processingTimeoutMs).toBe(0);
+  });
+
+  it("reads maxDeliveries as a count of at least 1; \"0\" means the default of 5", () => {
+    expect(settingsOf({ maxDeliveries: "3" }).maxDeliveries).toBe(3);
+    expect(settingsOf({ maxDeliveries: "0" }).maxDeliveries).toBe(5);
+    expect(settingsOf({ MaxDeliveries: "1" }).maxDeliveries).toBe(1);
+    expect(configError(() => parse({ redisHost: "h", maxDeliveries: "-1" })).field).toBe("maxDeliveries");
+    expect(configError(() => parse({ redisHost: "h", maxDeliveries: "many" })).field).toBe("maxDeliveries");
   });
 
   it('"-1" also disables redelivery', () => {

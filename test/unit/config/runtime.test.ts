@@ -33,6 +33,7 @@ describe("loadRuntimeSettings", () => {
       requestTimeoutMs: 10_000,
       shutdownGraceMs: 30_000,
       logLevel: "info",
+      durable: true,
     });
   });
 
@@ -56,6 +57,7 @@ describe("loadRuntimeSettings", () => {
       REQUEST_TIMEOUT: "1m30s",
       SHUTDOWN_GRACE: "500",
       LOG_LEVEL: "DEBUG",
+      BINDINGS_DURABLE: "false",
     });
     expect(settings).toEqual({
       natsServers: ["nats://a:4222", "nats://b:4222"],
@@ -76,6 +78,7 @@ describe("loadRuntimeSettings", () => {
       requestTimeoutMs: 90_000,
       shutdownGraceMs: 500,
       logLevel: "debug",
+      durable: false,
     });
   });
 
@@ -132,6 +135,12 @@ describe("loadRuntimeSettings", () => {
     const password = runtimeError({ NATS_PASSWORD: "hunter2" });
     expect(password.field).toBe("NATS_PASSWORD");
     expect(password.message).not.toContain("hunter2");
+  });
+
+  it("reads BINDINGS_DURABLE as a boolean and names it when it is not one", () => {
+    expect(loadRuntimeSettings({ BINDINGS_DURABLE: "F" }).durable).toBe(false);
+    expect(loadRuntimeSettings({ BINDINGS_DURABLE: "1" }).durable).toBe(true);
+    expect(runtimeError({ BINDINGS_DURABLE: "sometimes" }).field).toBe("BINDINGS_DURABLE");
   });
 
   it("needs NATS_TLS_KEY with NATS_TLS_CERT and the reverse", () => {
