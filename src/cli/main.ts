@@ -1,37 +1,49 @@
 #!/usr/bin/env node
-import { runInvoke } from "./invoke.js";
-import { runWorker } from "./run.js";
-import { runValidate } from "./validate.js";
+import { CliError, EXIT } from "./errors.js";
 
 const USAGE = `redis-binding-worker: Dapr Redis output bindings served over NATS
 
 Usage:
   redis-binding-worker run                       serve every binding in COMPONENTS_PATH
-  redis-binding-worker validate <dir>            check component files, print resolved settings
-  redis-binding-worker invoke <binding> <operation> [--key K] [--data JSON] [--ttl N] [--delete]
-                                                 send one request and print the reply
+  redis-binding-worker validate [dir]            check component files, print resolved settings
+  redis-binding-worker invoke <binding> <op> ... send one request, print the reply
+  redis-binding-worker services                  list running workers and what they served
+  redis-binding-worker health [--live]           ask the local worker's /readyz (container checks)
 
 Settings come from the environment (NATS_URL, COMPONENTS_PATH, ...); see README.md.
 Run a command with --help for its options.`;
 
-const commands: Record<string, (args: string[]) => Promise<number>> = {
-  run: runWorker,
-  validate: runValidate,
-  invoke: runInvoke,
+type Command = (args: string[]) => Promise<number>;
+
+/**
+ * Loaded on demand: `health` runs every few seconds in a container and
+ * `invoke` from shells, and neither should pay for loading Redis,
+ * logging and telemetry code that only `run` needs.
+ */
+const commands: Record<string, () => Promise<Command>> = {
+  run: async () => (await import("./run.js")).runWorker,
+  validate: async () => (await import("./validate.js")).runValidate,
+  invoke: async () => (await import("./invoke.js")).runInvoke,
+  services: async () => (await import("./services.js")).runServices,
+  health: async () => (await import("./health.js")).runHealth,
 };
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return name === undefined ? 2 : 0;
+    (name === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
+    return name === undefined ? EXIT.usage : EXIT.ok;
   }
-  const command = commands[name];
-  if (command === undefined) {
+  if (name === "--version" || name === "-v" || name === "version") {
+    process.stdout.write(`${(await import("../version.js")).VERSION}\n`);
+    return EXIT.ok;
+  }
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (load === undefined) {
     process.stderr.write(`redis-binding-worker: unknown command "${name}"\n\n${USAGE}\n`);
-    return 2;
+    return EXIT.usage;
   }
-  return command(rest);
+  return (await load())(rest);
 }
 
 main(process.argv.slice(2)).then(
@@ -39,9 +51,14 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
+    if (error instanceof CliError) {
+      process.stderr.write(`redis-binding-worker: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+      return;
+    }
     process.stderr.write(
-      `redis-binding-worker: ${error instanceof Error ? error.message : String(error)}\n`,
+      `redis-binding-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );
-    process.exitCode = 1;
+    process.exitCode = EXIT.failed;
   },
 );

@@ -7,15 +7,21 @@ import { Worker } from "../worker.js";
 const HELP = `Usage: redis-binding-worker run
 
 Serves every bindings.redis component in COMPONENTS_PATH on <BINDINGS_SUBJECT_PREFIX>.<name>.
-Stops gracefully on SIGTERM or SIGINT. Settings: see README.md ("Configuration").`;
+Stops gracefully on SIGTERM or SIGINT: stops taking requests, answers those in flight
+(up to SHUTDOWN_GRACE), closes Redis and NATS, exits 0. Settings: see README.md
+("Configuration").`;
 
 export async function runWorker(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
+  // Listen before starting: a start can wait on NATS for a long time, and a
+  // stop asked for meanwhile must not be lost (as PID 1 in a container, a
+  // signal without a handler is simply ignored).
+  const stopRequested = nextStopSignal();
   let log: Logger = createLogger(process.env.LOG_LEVEL ?? "info");
-  let worker: Worker;
+  let starting: Promise<Worker>;
   try {
     const runtime = loadRuntimeSettings();
     log = createLogger(runtime.logLevel);
@@ -27,23 +33,42 @@ export async function runWorker(args: string[]): Promise<number> {
       );
     }
     for (const warning of loaded.warnings) log.warn(warning);
-    worker = await Worker.start({ runtime, bindings: loaded.bindings, log });
+    starting = Worker.start({ runtime, bindings: loaded.bindings, log });
   } catch (error) {
-    if (error instanceof ConfigError) {
-      log.fatal(
-        { file: error.file, component: error.component, field: error.field },
-        error.message,
-      );
-      return 1;
-    }
-    throw error;
+    return reportStartFailure(error, log);
   }
 
-  const stop = await new Promise<NodeJS.Signals>((resolve) => {
+  const first = await Promise.race([
+    starting.then(
+      (worker) => ({ worker }),
+      (error: unknown) => ({ error }),
+    ),
+    stopRequested.then((signal) => ({ signal })),
+  ]);
+  if ("error" in first) return reportStartFailure(first.error, log);
+  if ("signal" in first) {
+    // Nothing was served yet, so there is nothing to drain; a start that is
+    // still waiting for NATS would keep the process alive, hence the exit.
+    log.info({ signal: first.signal }, "signal received during start-up; exiting");
+    process.exit(0);
+  }
+  const signal = await stopRequested;
+  log.info({ signal }, "signal received");
+  await first.worker.stop();
+  return 0;
+}
+
+function nextStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
-  log.info({ signal: stop }, "signal received");
-  await worker.stop();
-  return 0;
+}
+
+function reportStartFailure(error: unknown, log: Logger): number {
+  if (error instanceof ConfigError) {
+    log.fatal({ file: error.file, component: error.component, field: error.field }, error.message);
+    return 1;
+  }
+  throw error;
 }
