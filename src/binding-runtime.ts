@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { execute } from "./binding/operations.js";
 import type { RedisBindingSettings } from "./config/settings.js";
 import type { BindingError } from "./errors.js";
+import type { TokenCredentialFactory } from "./redis/azure-credential.js";
 import { RedisConnections } from "./redis/client.js";
 import { IoredisPort } from "./redis/port.js";
 import type { RetryPolicy } from "./redis/retry.js";
@@ -9,6 +10,11 @@ import { EndpointStatsRecorder } from "./transport/discovery.js";
 import type { EndpointObserver, InvocationRunner } from "./transport/endpoint.js";
 
 const REDIS_PROBE_INTERVAL_MS = 500;
+
+export interface BindingRuntimeOptions {
+  /** Credential for `useEntraID` bindings; DefaultAzureCredential unless given (tests inject one). */
+  readonly tokenCredential?: TokenCredentialFactory;
+}
 
 /**
  * Everything one binding owns on the Redis side, plus its counters: built
@@ -22,12 +28,14 @@ export class BindingRuntime implements EndpointObserver {
 
   constructor(
     readonly settings: RedisBindingSettings,
-    private readonly log: Logger,
+    log: Logger,
+    options: BindingRuntimeOptions = {},
   ) {
-    this.connections = RedisConnections.forBinding(settings);
+    // Connection events are logged by RedisConnections (rate-limited, TLS and
+    // auth failures named as such).
+    this.connections = RedisConnections.forBinding(settings, { log, ...options });
     const port = new IoredisPort(settings.name, this.connections, retryPolicy(settings));
     this.run = (invocation) => execute(port, invocation);
-    this.watchConnections();
   }
 
   requestFinished(durationNs: number, error: BindingError | undefined): void {
@@ -56,32 +64,6 @@ export class BindingRuntime implements EndpointObserver {
     if (this.closed) return;
     this.closed = true;
     await this.connections.close();
-  }
-
-  /**
-   * ioredis emits an error per failed reconnect; log the transitions instead
-   * so an outage is two lines, not thousands.
-   */
-  private watchConnections(): void {
-    for (const client of this.connections.clients) {
-      let wasReady = false;
-      let lastError = "";
-      client.on("ready", () => {
-        wasReady = true;
-        lastError = "";
-        this.log.info("redis connection ready");
-      });
-      client.on("error", (error: Error) => {
-        if (error.message === lastError) return;
-        lastError = error.message;
-        this.log.warn({ cause: error.message }, "redis connection error");
-      });
-      client.on("close", () => {
-        if (!wasReady || this.closed) return;
-        wasReady = false;
-        this.log.warn("redis connection lost; reconnecting");
-      });
-    }
   }
 }
 

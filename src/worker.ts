@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { OPERATIONS } from "./binding/invocation.js";
-import { BindingRuntime } from "./binding-runtime.js";
+import { BindingRuntime, type BindingRuntimeOptions } from "./binding-runtime.js";
 import type { RedisBindingSettings, RuntimeSettings } from "./config/settings.js";
 import { describeTarget } from "./config/target.js";
 import { HealthServer, type ReadinessReport } from "./telemetry/health-server.js";
@@ -16,6 +16,8 @@ export interface WorkerOptions {
   readonly runtime: RuntimeSettings;
   readonly bindings: readonly RedisBindingSettings[];
   readonly log: Logger;
+  /** Per-binding Redis options (e.g. the Entra ID credential tests inject). */
+  readonly redis?: BindingRuntimeOptions;
 }
 
 interface ServedBinding {
@@ -54,7 +56,7 @@ export class Worker {
 
     const served = options.bindings.map((settings): ServedBinding => {
       const bindingLog = log.child({ binding: settings.name });
-      const bindingRuntime = new BindingRuntime(settings, bindingLog);
+      const bindingRuntime = new BindingRuntime(settings, bindingLog, options.redis);
       const subject = `${runtime.subjectPrefix}.${settings.name}`;
       const endpoint = new BindingEndpoint(
         link.nc,

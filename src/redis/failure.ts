@@ -39,6 +39,8 @@ const NOT_SENT = [
   "Failed to refresh slots cache",
   "All sentinels are unreachable",
   "No master node",
+  // Cluster without its slot map yet (enableOfflineQueue: false).
+  "Cluster isn't ready and enableOfflineQueue options is false",
 ];
 /** Errors after which the command may or may not have run. */
 const CONNECTION_LOST = [
@@ -47,6 +49,9 @@ const CONNECTION_LOST = [
   "EPIPE",
   "Socket timeout",
   "socket hang up",
+  "ECONNABORTED",
+  // Part of an auto-pipeline that was on the wire when the connection dropped.
+  "Command aborted due to connection close",
 ];
 
 export function classifyFailure(error: unknown): Failure {

@@ -11,8 +11,9 @@ export interface RetryPolicy {
 
 /**
  * go-redis's backoff, so a Dapr user's `redisMinRetryInterval` and
- * `redisMaxRetryInterval` keep their meaning: before retry n (from 0) wait
- * min + a random share of min * 2^n, never more than max.
+ * `redisMaxRetryInterval` keep their meaning: before retry n (go-redis counts
+ * the first retry as 1) wait min + a random share of min * 2^n, never more
+ * than max.
  */
 export function backoffMs(policy: RetryPolicy, retry: number): number {
   const { minBackoffMs: min, maxBackoffMs: max } = policy;
@@ -51,7 +52,7 @@ export async function withRetries<T>(
       const failure = classifyFailure(error);
       if (!failure.transient) throw error;
       if (!idempotent && !failure.notExecuted) throw error;
-      const wait = backoffMs(policy, retry);
+      const wait = backoffMs(policy, retry + 1);
       observer?.retrying(retry, error, wait);
       if (wait > 0) await sleep(wait);
     }

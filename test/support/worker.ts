@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import type { BindingRuntimeOptions } from "../../src/binding-runtime.js";
 import { loadComponents } from "../../src/config/components.js";
 import { loadRuntimeSettings } from "../../src/config/runtime.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -41,6 +42,8 @@ export async function startTestWorker(options: {
   components: string[];
   env?: Record<string, string>;
   waitUntilServing?: boolean;
+  /** Per-binding Redis options, e.g. an Entra ID credential. */
+  redis?: BindingRuntimeOptions;
 }): Promise<TestWorker> {
   const dir = await mkdtemp(join(tmpdir(), "rbw-components-"));
   await Promise.all(
@@ -65,6 +68,7 @@ export async function startTestWorker(options: {
     runtime,
     bindings: loaded.bindings,
     log: createLogger(runtime.logLevel, sink),
+    ...(options.redis ? { redis: options.redis } : {}),
   });
   if (options.waitUntilServing !== false) await worker.whenServing();
   return {

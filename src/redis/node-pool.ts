@@ -1,0 +1,91 @@
+import { Redis, type RedisOptions } from "ioredis";
+import { defineScripts, type ScriptedClient } from "./scripts.js";
+import { type ConnectionEvents, closeClient, type Topology } from "./topology.js";
+
+/**
+ * A node or a Sentinel-managed master: `size` connections with the same
+ * options, handed out in turn. With auto-pipelining one connection carries
+ * any number of concurrent commands; more help only when a single socket (or
+ * the single Redis I/O thread per connection) becomes the bottleneck.
+ */
+export class NodePool implements Topology {
+  private next = 0;
+  /** Set by close(): the connections going away then is no news. */
+  private closing = false;
+  private readonly clients: readonly ScriptedClient[];
+  private readonly redis: readonly Redis[];
+
+  constructor(
+    readonly kind: "node" | "sentinel",
+    options: RedisOptions,
+    size: number,
+  ) {
+    this.redis = Array.from({ length: Math.max(1, size) }, () => new Redis({ ...options }));
+    this.clients = this.redis.map((client) => defineScripts(client));
+  }
+
+  pick(): ScriptedClient {
+    const clients = this.clients;
+    const client = clients[this.next] ?? (clients[0] as ScriptedClient);
+    this.next = (this.next + 1) % clients.length;
+    return client;
+  }
+
+  get ready(): boolean {
+    return this.redis.every((client) => client.status === "ready");
+  }
+
+  connections(): readonly Redis[] {
+    return this.redis;
+  }
+
+  onConnection(listener: (connection: Redis) => void): void {
+    // The pool is fixed: every connection exists from the start.
+    for (const client of this.redis) listener(client);
+  }
+
+  setCredentials(username: string | undefined, password: string | undefined): void {
+    // ioredis reads these at every (re)connect.
+    for (const client of this.redis) {
+      client.options.username = username;
+      client.options.password = password;
+    }
+  }
+
+  connect(): void {
+    for (const client of this.redis) {
+      if (client.status === "wait") client.connect().catch(() => {});
+    }
+  }
+
+  async ping(): Promise<void> {
+    await Promise.all(this.redis.map((client) => client.ping()));
+  }
+
+  watch(events: ConnectionEvents): void {
+    for (const client of this.redis) {
+      let wasReady = false;
+      client.on("ready", () => {
+        wasReady = true;
+        events.ready();
+      });
+      client.on("error", (error: Error) => {
+        if (!this.closing) events.error(error);
+      });
+      // Sentinel trouble (one unreachable, a bad reply) arrives apart from errors.
+      client.on("sentinelError", (error: Error) => {
+        if (!this.closing) events.error(error);
+      });
+      client.on("close", () => {
+        if (!wasReady || this.closing) return;
+        wasReady = false;
+        events.lost();
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.redis.map((client) => closeClient(client)));
+  }
+}
