@@ -4,9 +4,11 @@ import type { RedisBindingSettings } from "./config/settings.js";
 import type { BindingError } from "./errors.js";
 import type { TokenCredentialFactory } from "./redis/azure-credential.js";
 import { RedisConnections } from "./redis/client.js";
+import { IdempotentExecutor } from "./redis/idempotent.js";
 import { IoredisPort } from "./redis/port.js";
 import type { RetryPolicy } from "./redis/retry.js";
 import { EndpointStatsRecorder } from "./transport/discovery.js";
+import type { OnceRunner } from "./transport/durable/intake.js";
 import type { EndpointObserver, InvocationRunner } from "./transport/endpoint.js";
 
 const REDIS_PROBE_INTERVAL_MS = 500;
@@ -40,6 +42,20 @@ export class BindingRuntime implements EndpointObserver {
 
   requestFinished(durationNs: number, error: BindingError | undefined): void {
     this.stats.recordDuration(durationNs, error ? `${error.status}:${error.message}` : undefined);
+  }
+
+  /**
+   * The durable intake's runner: every invocation applied at most once per
+   * request id, its outcome kept for `recordTtlMs` (redis/idempotent.ts).
+   */
+  onceRunner(recordTtlMs: number): OnceRunner {
+    const executor = new IdempotentExecutor(
+      this.settings.name,
+      this.connections,
+      retryPolicy(this.settings),
+      recordTtlMs,
+    );
+    return (invocation, requestId) => executor.execute(invocation, requestId);
   }
 
   get redisReady(): boolean {

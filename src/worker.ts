@@ -6,6 +6,8 @@ import { describeTarget } from "./config/target.js";
 import { HealthServer, type ReadinessReport } from "./telemetry/health-server.js";
 import { connectNats, type NatsLink } from "./transport/connection.js";
 import { type Discovery, startDiscovery } from "./transport/discovery.js";
+import type { DurableObserver } from "./transport/durable/observer.js";
+import { DurableService } from "./transport/durable/service.js";
 import { BindingEndpoint } from "./transport/endpoint.js";
 import { InFlightGate } from "./transport/in-flight.js";
 import { SERVICE_NAME, VERSION } from "./version.js";
@@ -18,6 +20,8 @@ export interface WorkerOptions {
   readonly log: Logger;
   /** Per-binding Redis options (e.g. the Entra ID credential tests inject). */
   readonly redis?: BindingRuntimeOptions;
+  /** Told about every settled durable delivery (metrics). */
+  readonly durableObserver?: DurableObserver;
 }
 
 interface ServedBinding {
@@ -35,6 +39,7 @@ export class Worker {
   private state: WorkerState = "starting";
   private stopping: Promise<void> | undefined;
   private httpPort: number | undefined;
+  private durable: DurableService | undefined;
 
   private constructor(
     private readonly options: WorkerOptions,
@@ -81,6 +86,35 @@ export class Worker {
       return { runtime: bindingRuntime, endpoint, subscribed };
     });
 
+    // Durable intake (PROTOCOL section 6), set up before discovery so INFO can
+    // name the durable subjects. A binding starts pulling once its Redis
+    // answers, as its subscription does.
+    const durable = runtime.durable
+      ? await DurableService.start(
+          {
+            nc: link.nc,
+            prefix: runtime.subjectPrefix,
+            queueGroup: runtime.queueGroup,
+            maxRequestBytes: runtime.maxRequestBytes,
+            requestTimeoutMs: runtime.requestTimeoutMs,
+            gate,
+            log,
+            ...(options.durableObserver ? { observer: options.durableObserver } : {}),
+          },
+          served.map(({ runtime: binding }) => ({
+            name: binding.settings.name,
+            settings: binding.settings,
+            runner: (recordTtlMs: number) => binding.onceRunner(recordTtlMs),
+            log: log.child({ binding: binding.settings.name }),
+          })),
+        )
+      : undefined;
+    for (const { runtime: binding, subscribed } of served) {
+      void subscribed.then((ok) => {
+        if (ok) durable?.startIntake(binding.settings.name);
+      });
+    }
+
     const discovery = startDiscovery(
       link.nc,
       {
@@ -91,16 +125,23 @@ export class Worker {
           name: endpoint.config.bindingName,
           subject: endpoint.config.subject,
           queueGroup: endpoint.config.queueGroup,
-          metadata: { operations: OPERATIONS.join(","), type: "bindings.redis" },
+          metadata: withDurableSubject(
+            { operations: OPERATIONS.join(","), type: "bindings.redis" },
+            durable?.subjectOf(endpoint.config.bindingName),
+          ),
         })),
       },
       (name) => served.find(({ endpoint }) => endpoint.config.bindingName === name)?.runtime.stats,
-      { onError: (error) => log.warn({ err: error }, "discovery error") },
+      {
+        onError: (error) => log.warn({ err: error }, "discovery error"),
+        statsData: durable ? (endpoint) => durable.statsData(endpoint.name) : undefined,
+      },
     );
 
     await link.nc.flush();
     const health = new HealthServer({ readiness: (): ReadinessReport => worker.readiness() });
     const worker: Worker = new Worker(options, link, served, gate, discovery, health);
+    worker.durable = durable;
     if (runtime.httpPort !== 0) {
       worker.httpPort = await worker.health.listen(runtime.httpPort);
       log.info({ port: worker.httpPort }, "health endpoints listening");
@@ -166,7 +207,10 @@ export class Worker {
     const { log, runtime } = this.options;
     this.state = "draining";
     log.info({ inFlight: this.gate.size }, "draining");
-    await Promise.allSettled(this.served.map(({ endpoint }) => endpoint.stop()));
+    await Promise.allSettled([
+      ...this.served.map(({ endpoint }) => endpoint.stop()),
+      this.durable?.stop(),
+    ]);
     const finished = await this.gate.idle(runtime.shutdownGraceMs);
     if (!finished) {
       log.warn(
@@ -174,6 +218,8 @@ export class Worker {
         "grace period over; stopping anyway",
       );
     }
+    // A durable request still held goes back to the stream now, not after processingTimeout.
+    await this.durable?.close();
     await this.discovery.stop().catch(() => {});
     await Promise.allSettled(this.served.map(({ runtime: binding }) => binding.close()));
     if (!this.link.nc.isClosed()) {
@@ -185,4 +231,12 @@ export class Worker {
     this.state = "stopped";
     log.info("stopped");
   }
+}
+
+/** Discovery INFO names a binding's durable subject when its intake is set up. */
+function withDurableSubject(
+  metadata: Record<string, string>,
+  durableSubject: string | undefined,
+): Record<string, string> {
+  return durableSubject === undefined ? metadata : { ...metadata, durable_subject: durableSubject };
 }

@@ -25,7 +25,7 @@ export class ClusterTopology implements Topology {
       // Our own copy: setCredentials changes it.
       { ...options, redisOptions: { ...options.redisOptions } },
     );
-    this.client = defineScripts(this.cluster);
+    this.client = defineScripts(this.cluster, false);
     // "+node" is emitted as ioredis creates a node's connection, before that
     // connection sends anything (nodes connect lazily).
     this.cluster.on("+node", (connection: Redis) => {

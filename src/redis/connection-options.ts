@@ -46,8 +46,6 @@ function sharedOptions(settings: RedisBindingSettings): SharedOptions {
     // reconnect, so Sentinel or DNS leads to the new master. The command is
     // not resent; our retry policy decides (READONLY was never executed).
     reconnectOnError: (error) => error.message.startsWith("READONLY"),
-    // INCR replies beyond 2^53 must reach the caller exactly.
-    stringNumbers: true,
     connectionName: `redis-binding-worker:${settings.name}`,
   };
 }
@@ -57,6 +55,9 @@ function standaloneOptions(settings: RedisBindingSettings): RedisOptions {
   return {
     ...sharedOptions(settings),
     db: settings.redisDB,
+    // INCR replies beyond 2^53 must reach the caller exactly. Not in a
+    // cluster: see defineScripts, which answers INCR as text there.
+    stringNumbers: true,
     // Fail at once while disconnected; queued commands would outlive deadlines.
     enableOfflineQueue: false,
     // Keep reconnecting forever; the worker stays up and answers 503 meanwhile.
@@ -103,7 +104,12 @@ export function clusterOptions(settings: RedisBindingSettings): ClusterOptions {
     redisOptions: sharedOptions(settings),
     lazyConnect: true,
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
+    // No auto-pipelining in a cluster: while slots migrate, a batch whose
+    // commands meet different MOVED/ASK replies fails as a whole in ioredis
+    // 6 (the replies reach callers), and a slot map being refreshed can
+    // throw in its batching code. Commands still share each node's socket
+    // without waiting for one another; only the write coalescing is lost.
+    enableAutoPipelining: false,
     clusterRetryStrategy: reconnectDelayMs,
     // ioredis resends a command whose node connection closed after this delay,
     // even if Redis already ran it: an INCR could count twice. 0 turns that

@@ -21,7 +21,7 @@ export class NodePool implements Topology {
     size: number,
   ) {
     this.redis = Array.from({ length: Math.max(1, size) }, () => new Redis({ ...options }));
-    this.clients = this.redis.map((client) => defineScripts(client));
+    this.clients = this.redis.map((client) => defineScripts(client, true));
   }
 
   pick(): ScriptedClient {

@@ -64,7 +64,7 @@ export class IoredisPort implements RedisPort {
 
   async incr(key: string, ttlMs: number | undefined): Promise<string> {
     const reply = await this.run(false, (client) =>
-      ttlMs === undefined ? client.incr(key) : client.incrWithTtl(key, ttlMs),
+      ttlMs === undefined ? client.incrExact(key) : client.incrWithTtl(key, ttlMs),
     );
     return String(reply);
   }
