@@ -7,6 +7,7 @@ import { RedisConnections } from "./redis/client.js";
 import { IdempotentExecutor } from "./redis/idempotent.js";
 import { IoredisPort } from "./redis/port.js";
 import type { RetryPolicy } from "./redis/retry.js";
+import type { RedisInstrumentation } from "./telemetry/instrumentation.js";
 import { EndpointStatsRecorder } from "./transport/discovery.js";
 import type { OnceRunner } from "./transport/durable/intake.js";
 import type { EndpointObserver, InvocationRunner } from "./transport/endpoint.js";
@@ -32,12 +33,20 @@ export class BindingRuntime implements EndpointObserver {
     readonly settings: RedisBindingSettings,
     log: Logger,
     options: BindingRuntimeOptions = {},
+    /** Spans per Redis attempt and retry counts; none in tests that build a runtime alone. */
+    instrumentation?: RedisInstrumentation,
   ) {
     // Connection events are logged by RedisConnections (rate-limited, TLS and
     // auth failures named as such).
     this.connections = RedisConnections.forBinding(settings, { log, ...options });
-    const port = new IoredisPort(settings.name, this.connections, retryPolicy(settings));
-    this.run = (invocation) => execute(port, invocation);
+    const port = new IoredisPort(
+      settings.name,
+      this.connections,
+      retryPolicy(settings),
+      instrumentation,
+    );
+    const observed = instrumentation?.port(port) ?? port;
+    this.run = (invocation) => execute(observed, invocation);
   }
 
   requestFinished(durationNs: number, error: BindingError | undefined): void {

@@ -4,6 +4,7 @@ import { BindingRuntime, type BindingRuntimeOptions } from "./binding-runtime.js
 import type { RedisBindingSettings, RuntimeSettings } from "./config/settings.js";
 import { describeTarget } from "./config/target.js";
 import { HealthServer, type ReadinessReport } from "./telemetry/health-server.js";
+import { Telemetry } from "./telemetry/telemetry.js";
 import { connectNats, type NatsLink } from "./transport/connection.js";
 import { type Discovery, startDiscovery } from "./transport/discovery.js";
 import type { DurableObserver } from "./transport/durable/observer.js";
@@ -22,6 +23,12 @@ export interface WorkerOptions {
   readonly redis?: BindingRuntimeOptions;
   /** Told about every settled durable delivery (metrics). */
   readonly durableObserver?: DurableObserver;
+  /**
+   * Traces and metrics; the worker shuts it down last when it stops. Without
+   * one the worker still serves its own metrics, and spans go to whatever
+   * tracer provider is registered globally (none: no spans).
+   */
+  readonly telemetry?: Telemetry;
 }
 
 interface ServedBinding {
@@ -48,11 +55,14 @@ export class Worker {
     private readonly gate: InFlightGate,
     private readonly discovery: Discovery,
     private readonly health: HealthServer,
+    private readonly telemetry: Telemetry,
   ) {}
 
   static async start(options: WorkerOptions): Promise<Worker> {
     const { runtime, log } = options;
+    const telemetry = options.telemetry ?? new Telemetry();
     const link = await connectNats(runtime, `${SERVICE_NAME}-worker`, log);
+    telemetry.observeNatsReconnects(() => link.reconnects);
     const gate = new InFlightGate(runtime.maxInFlight);
     const limits = {
       maxRequestBytes: runtime.maxRequestBytes,
@@ -61,16 +71,27 @@ export class Worker {
 
     const served = options.bindings.map((settings): ServedBinding => {
       const bindingLog = log.child({ binding: settings.name });
-      const bindingRuntime = new BindingRuntime(settings, bindingLog, options.redis);
+      const bindingRuntime = new BindingRuntime(
+        settings,
+        bindingLog,
+        options.redis,
+        telemetry.redis(settings),
+      );
       const subject = `${runtime.subjectPrefix}.${settings.name}`;
+      const endpointConfig = {
+        bindingName: settings.name,
+        subject,
+        queueGroup: runtime.queueGroup,
+      };
       const endpoint = new BindingEndpoint(
         link.nc,
-        { bindingName: settings.name, subject, queueGroup: runtime.queueGroup },
+        endpointConfig,
         bindingRuntime.run,
         limits,
         gate,
         bindingRuntime,
         bindingLog,
+        telemetry.requests(endpointConfig),
       );
       bindingLog.info({ subject, redis: describeTarget(settings) }, "binding configured");
       // Subscribe only once Redis answers: until then callers get no-responders
@@ -139,8 +160,11 @@ export class Worker {
     );
 
     await link.nc.flush();
-    const health = new HealthServer({ readiness: (): ReadinessReport => worker.readiness() });
-    const worker: Worker = new Worker(options, link, served, gate, discovery, health);
+    const health = new HealthServer({
+      readiness: (): ReadinessReport => worker.readiness(),
+      metrics: () => telemetry.metricsText(),
+    });
+    const worker: Worker = new Worker(options, link, served, gate, discovery, health, telemetry);
     worker.durable = durable;
     if (runtime.httpPort !== 0) {
       worker.httpPort = await worker.health.listen(runtime.httpPort);
@@ -228,6 +252,8 @@ export class Worker {
         .catch((error: unknown) => log.warn({ err: error }, "NATS drain failed"));
     }
     await this.health.close();
+    // Last, so the final metric export and span flush include the drain.
+    await this.telemetry.shutdown();
     this.state = "stopped";
     log.info("stopped");
   }

@@ -2,6 +2,8 @@ import { loadComponents } from "../config/components.js";
 import { loadRuntimeSettings } from "../config/runtime.js";
 import { ConfigError } from "../errors.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
+import { startTelemetry } from "../telemetry/sdk.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
 import { Worker } from "../worker.js";
 
 const HELP = `Usage: redis-binding-worker run
@@ -22,6 +24,7 @@ export async function runWorker(args: string[]): Promise<number> {
   const stopRequested = nextStopSignal();
   let log: Logger = createLogger(process.env.LOG_LEVEL ?? "info");
   let starting: Promise<Worker>;
+  let telemetry: Telemetry | undefined;
   try {
     const runtime = loadRuntimeSettings();
     log = createLogger(runtime.logLevel);
@@ -33,8 +36,11 @@ export async function runWorker(args: string[]): Promise<number> {
       );
     }
     for (const warning of loaded.warnings) log.warn(warning);
-    starting = Worker.start({ runtime, bindings: loaded.bindings, log });
+    // Before the worker exists: its first request must find the SDK running.
+    telemetry = await startTelemetry({ log });
+    starting = Worker.start({ runtime, bindings: loaded.bindings, log, telemetry });
   } catch (error) {
+    await telemetry?.shutdown();
     return reportStartFailure(error, log);
   }
 
@@ -45,7 +51,10 @@ export async function runWorker(args: string[]): Promise<number> {
     ),
     stopRequested.then((signal) => ({ signal })),
   ]);
-  if ("error" in first) return reportStartFailure(first.error, log);
+  if ("error" in first) {
+    await telemetry.shutdown();
+    return reportStartFailure(first.error, log);
+  }
   if ("signal" in first) {
     // Nothing was served yet, so there is nothing to drain; a start that is
     // still waiting for NATS would keep the process alive, hence the exit.

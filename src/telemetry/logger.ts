@@ -1,3 +1,4 @@
+import { context, isSpanContextValid, trace } from "@opentelemetry/api";
 import { type Logger, pino } from "pino";
 
 /**
@@ -10,12 +11,33 @@ const REDACTED_PATHS = [
   "clientKey",
   "password",
   "token",
+  "natsPassword",
+  "natsToken",
   "*.redisPassword",
   "*.sentinelPassword",
   "*.clientKey",
   "*.password",
   "*.token",
+  "*.natsPassword",
+  "*.natsToken",
+  // ioredis hangs the failed command on its errors: AUTH's arguments are the
+  // password, SET's the value. Logging `{ err }` must show neither.
+  "err.command.args",
+  "*.command.args",
 ];
+
+/**
+ * `trace_id`/`span_id` of the span active where the line is logged, so a log
+ * line found by trace id in the log store leads to its trace and back. Pino
+ * merges into what this returns, hence a new object every time.
+ */
+export function traceFields(): Record<string, string> {
+  const span = trace.getSpan(context.active());
+  if (span === undefined) return {};
+  const spanContext = span.spanContext();
+  if (!isSpanContextValid(spanContext)) return {};
+  return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
+}
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   const options = {
@@ -24,6 +46,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACTED_PATHS, censor: "****" },
     formatters: { level: (label: string) => ({ level: label }) },
+    mixin: traceFields,
   };
   return destination ? pino(options, destination) : pino(options);
 }

@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { Invocation } from "../binding/invocation.js";
+import type { Invocation, Operation } from "../binding/invocation.js";
 import type { Outcome } from "../binding/operations.js";
 import { toInvocation } from "../binding/request.js";
 import {
@@ -9,6 +9,11 @@ import {
   InvokeOutputBindingError,
   PayloadTooLargeError,
 } from "../errors.js";
+import {
+  NO_INSTRUMENTATION,
+  type RequestInstrumentation,
+  type RequestScope,
+} from "../telemetry/instrumentation.js";
 import { requestBudgetMs, withDeadline } from "./deadline.js";
 import type { InFlightGate } from "./in-flight.js";
 import { encodeError, encodeOutcome, type Reply } from "./reply-codec.js";
@@ -49,6 +54,8 @@ export class BindingEndpoint {
     private readonly gate: InFlightGate,
     private readonly observer: EndpointObserver,
     private readonly log: Logger,
+    /** Traces and metrics; telemetry stays behind this interface. */
+    private readonly instrumentation: RequestInstrumentation = NO_INSTRUMENTATION,
   ) {}
 
   get subscribed(): boolean {
@@ -78,6 +85,13 @@ export class BindingEndpoint {
 
   private accept(msg: Msg): void {
     const startedAt = process.hrtime.bigint();
+    const scope = this.instrumentation.begin(msg.headers, msg.data.length);
+    // Everything from here on, the un-awaited processing included, runs in
+    // the request's trace context: Redis spans and log lines join it.
+    scope.run(() => this.admit(msg, startedAt, scope));
+  }
+
+  private admit(msg: Msg, startedAt: bigint, scope: RequestScope): void {
     if (msg.data.length > this.limits.maxRequestBytes) {
       this.answer(
         msg,
@@ -86,6 +100,7 @@ export class BindingEndpoint {
         ),
         "json",
         startedAt,
+        scope,
       );
       return;
     }
@@ -95,19 +110,23 @@ export class BindingEndpoint {
         new BindingUnavailableError(`worker overloaded: ${this.gate.limit} requests in flight`),
         "json",
         startedAt,
+        scope,
       );
       return;
     }
-    this.process(msg, startedAt).finally(() => this.gate.release());
+    this.process(msg, startedAt, scope).finally(() => this.gate.release());
   }
 
-  private async process(msg: Msg, startedAt: bigint): Promise<void> {
+  private async process(msg: Msg, startedAt: bigint, scope: RequestScope): Promise<void> {
     let mode: WireMode = "json";
+    let operation: Operation | undefined;
     let result: Outcome | BindingError;
     try {
       const decoded = decodeRequest(msg.data, msg.headers);
       mode = decoded.mode;
       const invocation = toInvocation(decoded.envelope);
+      operation = invocation.operation;
+      scope.decoded(operation);
       const budgetMs = requestBudgetMs(
         msg.headers?.get("Binding-Timeout"),
         this.limits.requestTimeoutMs,
@@ -119,7 +138,7 @@ export class BindingEndpoint {
           ? error
           : new InvokeOutputBindingError(this.config.bindingName, error);
     }
-    this.answer(msg, result, mode, startedAt);
+    this.answer(msg, result, mode, startedAt, scope, operation);
   }
 
   private answer(
@@ -127,6 +146,8 @@ export class BindingEndpoint {
     result: Outcome | BindingError,
     mode: WireMode,
     startedAt: bigint,
+    scope: RequestScope,
+    operation?: Operation,
   ): void {
     const failed = result instanceof BindingError ? result : undefined;
     let reply: Reply;
@@ -143,12 +164,18 @@ export class BindingEndpoint {
         this.log.warn({ err: error }, "could not send reply");
       }
     }
-    if (failed) this.logFailure(failed);
-    this.observer.requestFinished(Number(process.hrtime.bigint() - startedAt), failed);
+    const durationNs = Number(process.hrtime.bigint() - startedAt);
+    if (failed) {
+      this.logFailure(failed, operation);
+    } else if (this.log.isLevelEnabled("debug")) {
+      this.log.debug({ operation, code: 200, durationMs: durationNs / 1e6 }, "request served");
+    }
+    scope.end(failed);
+    this.observer.requestFinished(durationNs, failed);
   }
 
-  private logFailure(error: BindingError): void {
-    const fields = { code: error.status, errorCode: error.code, cause: error.message };
+  private logFailure(error: BindingError, operation: Operation | undefined): void {
+    const fields = { operation, code: error.status, errorCode: error.code, cause: error.message };
     if (error.status >= 500 && error.status !== 503 && error.status !== 504) {
       this.log.error(fields, "request failed");
     } else if (error.status >= 500) {

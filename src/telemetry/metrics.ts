@@ -1,0 +1,162 @@
+import type { Attributes, Counter, Histogram } from "@opentelemetry/api";
+import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
+import type { Resource } from "@opentelemetry/resources";
+import { type IMetricReader, MeterProvider } from "@opentelemetry/sdk-metrics";
+import { VERSION } from "../version.js";
+import { withPrometheusUnits } from "./prometheus.js";
+import { METRIC_ATTR_BINDING, METRIC_ATTR_CODE, METRIC_ATTR_OPERATION } from "./semconv.js";
+
+/**
+ * Seconds. Redis answers in well under a millisecond, so the buckets start
+ * finer than OpenTelemetry's default ones (which assume milliseconds).
+ */
+const DURATION_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/** The instrument names; README "Observability" lists them as Prometheus shows them. */
+export const METRIC_NAMES = Object.freeze({
+  invocations: "binding.invocations",
+  duration: "binding.invocation.duration",
+  inFlight: "binding.invocations.in_flight",
+  redisRetries: "binding.redis.retries",
+  redeliveries: "binding.redeliveries",
+  natsReconnects: "nats.reconnects",
+});
+
+export interface MetricsOptions {
+  /** Attached to OTLP exports (and Prometheus's target_info). */
+  readonly resource?: Resource;
+  /** More readers, e.g. a periodic OTLP exporter; Prometheus is always there. */
+  readonly readers?: readonly IMetricReader[];
+}
+
+/**
+ * One worker's metrics. Each worker owns its MeterProvider rather than using
+ * the global one, so several workers in one process (tests) count apart and
+ * `/metrics` shows exactly what this worker did.
+ */
+export class WorkerMetrics {
+  private readonly provider: MeterProvider;
+  private readonly prometheus: PrometheusExporter;
+  private readonly serializer: PrometheusSerializer;
+  private readonly invocations: Counter;
+  private readonly duration: Histogram;
+  private readonly retries: Counter;
+  private readonly redeliveries: Counter;
+  /** Per binding; read by an observable instrument, so the hot path only adds and subtracts. */
+  private readonly inFlight = new Map<string, { count: number }>();
+  private natsReconnects: () => number = () => 0;
+
+  constructor(options: MetricsOptions = {}) {
+    // The worker's health server serves /metrics; the exporter must not open its own port.
+    this.prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+    this.serializer = new PrometheusSerializer("", false, undefined, false, true);
+    this.provider = new MeterProvider({
+      ...(options.resource !== undefined ? { resource: options.resource } : {}),
+      readers: [this.prometheus, ...(options.readers ?? [])],
+    });
+    const meter = this.provider.getMeter("redis-binding-worker", VERSION);
+    this.invocations = meter.createCounter(METRIC_NAMES.invocations, {
+      description: "Requests answered, by binding, operation and reply code",
+      unit: "{invocation}",
+    });
+    this.duration = meter.createHistogram(METRIC_NAMES.duration, {
+      description: "Time from a request's arrival to its reply",
+      unit: "s",
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    });
+    this.retries = meter.createCounter(METRIC_NAMES.redisRetries, {
+      description: "Redis command attempts that failed and were retried",
+      unit: "{retry}",
+    });
+    this.redeliveries = meter.createCounter(METRIC_NAMES.redeliveries, {
+      description: "Durable requests delivered again after an unfinished delivery",
+      unit: "{delivery}",
+    });
+    meter
+      .createObservableUpDownCounter(METRIC_NAMES.inFlight, {
+        description: "Requests accepted and not yet answered",
+        unit: "{invocation}",
+      })
+      .addCallback((result) => {
+        for (const [binding, counter] of this.inFlight) {
+          result.observe(counter.count, { [METRIC_ATTR_BINDING]: binding });
+        }
+      });
+    meter
+      .createObservableCounter(METRIC_NAMES.natsReconnects, {
+        description: "Reconnections to NATS since the worker started",
+        unit: "{reconnect}",
+      })
+      .addCallback((result) => result.observe(this.natsReconnects()));
+  }
+
+  /** The counters of one binding. */
+  binding(name: string): BindingMetrics {
+    let inFlight = this.inFlight.get(name);
+    if (inFlight === undefined) {
+      inFlight = { count: 0 };
+      this.inFlight.set(name, inFlight);
+    }
+    return new BindingMetrics(name, inFlight, this.invocations, this.duration, {
+      retries: this.retries,
+      redeliveries: this.redeliveries,
+    });
+  }
+
+  /** Where the NATS reconnect count comes from (the connection keeps it). */
+  observeNatsReconnects(source: () => number): void {
+    this.natsReconnects = source;
+  }
+
+  /** The Prometheus text exposition of every metric, for `/metrics`. */
+  async prometheusText(): Promise<string> {
+    const { resourceMetrics } = await this.prometheus.collect();
+    return this.serializer.serialize(withPrometheusUnits(resourceMetrics));
+  }
+
+  /** Final export to the push readers (OTLP); idempotent. */
+  async shutdown(): Promise<void> {
+    await this.provider.shutdown().catch(() => {});
+  }
+}
+
+/** One binding's view of the metrics; attributes are built here, never by callers. */
+export class BindingMetrics {
+  private readonly bindingOnly: Attributes;
+
+  constructor(
+    private readonly name: string,
+    private readonly inFlight: { count: number },
+    private readonly invocations: Counter,
+    private readonly duration: Histogram,
+    private readonly counters: { readonly retries: Counter; readonly redeliveries: Counter },
+  ) {
+    this.bindingOnly = Object.freeze({ [METRIC_ATTR_BINDING]: name });
+  }
+
+  started(): void {
+    this.inFlight.count++;
+  }
+
+  /** `operation` must be one of a few known names ("unknown" otherwise): it becomes a label. */
+  finished(operation: string, code: number, seconds: number): void {
+    this.inFlight.count--;
+    const attributes = {
+      [METRIC_ATTR_BINDING]: this.name,
+      [METRIC_ATTR_OPERATION]: operation,
+      [METRIC_ATTR_CODE]: code,
+    };
+    this.invocations.add(1, attributes);
+    this.duration.record(seconds, attributes);
+  }
+
+  retried(): void {
+    this.counters.retries.add(1, this.bindingOnly);
+  }
+
+  redelivered(): void {
+    this.counters.redeliveries.add(1, this.bindingOnly);
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * Attribute and metric names. The messaging ones are still "incubating" in
+ * @opentelemetry/semantic-conventions, whose docs ask users to copy such names
+ * rather than import the unstable entry point; the stable ones are imported
+ * where used. `binding.*` names are this project's own.
+ */
+
+export const ATTR_MESSAGING_SYSTEM = "messaging.system";
+export const ATTR_MESSAGING_DESTINATION_NAME = "messaging.destination.name";
+export const ATTR_MESSAGING_CONSUMER_GROUP_NAME = "messaging.consumer.group.name";
+export const ATTR_MESSAGING_OPERATION_NAME = "messaging.operation.name";
+export const ATTR_MESSAGING_OPERATION_TYPE = "messaging.operation.type";
+export const ATTR_MESSAGING_MESSAGE_BODY_SIZE = "messaging.message.body.size";
+
+/** The binding (component) name. */
+export const ATTR_BINDING_NAME = "binding.name";
+/** The request's operation: create, get, delete, increment. */
+export const ATTR_BINDING_OPERATION = "binding.operation";
+/** The reply's code: 200 for success, else the Nats-Service-Error-Code. */
+export const ATTR_BINDING_REPLY_CODE = "binding.reply.code";
+/** Which attempt of a Redis command a CLIENT span is: 1, then 2, ... for retries. */
+export const ATTR_BINDING_REDIS_ATTEMPT = "binding.redis.attempt";
+
+/** Metric attributes: few values each, so series stay few. */
+export const METRIC_ATTR_BINDING = "binding";
+export const METRIC_ATTR_OPERATION = "operation";
+export const METRIC_ATTR_CODE = "code";
