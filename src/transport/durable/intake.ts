@@ -1,0 +1,367 @@
+import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { Invocation } from "../../binding/invocation.js";
+import type { Outcome } from "../../binding/operations.js";
+import { toInvocation } from "../../binding/request.js";
+import { BindingError, InvokeOutputBindingError, PayloadTooLargeError } from "../../errors.js";
+import { requestBudgetMs, withDeadline } from "../deadline.js";
+import type { InFlightGate } from "../in-flight.js";
+import { encodeError, encodeOutcome, type Reply } from "../reply-codec.js";
+import { decodeRequest, type WireMode } from "../request-codec.js";
+import { publishDeadLetter } from "./dead-letter.js";
+import { isPublishableSubject, MSG_ID_HEADER, REPLY_TO_HEADER } from "./names.js";
+import type { DurableAction, DurableObserver } from "./observer.js";
+import { type DeliveryPlan, decide } from "./plan.js";
+import { crashNow, type TestHooks } from "./test-hooks.js";
+
+/** An outcome, and whether an earlier delivery had already applied it. */
+export interface OnceResult {
+  readonly outcome: Outcome;
+  readonly replayed: boolean;
+}
+
+/** Applies an invocation at most once per request id; the worker wires it to Redis. */
+export type OnceRunner = (invocation: Invocation, requestId: string) => Promise<OnceResult>;
+
+export interface DurableIntakeConfig {
+  readonly bindingName: string;
+  readonly stream: string;
+  readonly consumer: string;
+  readonly deadLetterSubject: string;
+  readonly plan: DeliveryPlan;
+  /**
+   * Stands in for `Nats-Msg-Id` when a request has none, with the stream
+   * sequence: the stream's creation time, so a re-created stream's sequence
+   * numbers never meet an old record.
+   */
+  readonly streamEpoch: string;
+  readonly maxRequestBytes: number;
+  readonly requestTimeoutMs: number;
+}
+
+export interface DurableIntakeDeps {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly run: OnceRunner;
+  readonly gate: InFlightGate;
+  readonly observer: DurableObserver;
+  readonly hooks: TestHooks;
+  readonly log: Logger;
+  /** Re-creates the stream and consumer after they went missing. */
+  readonly reensure: () => Promise<void>;
+}
+
+/** Most messages asked for in one pull; never more than the gate has room for. */
+const BATCH = 128;
+/** How long one pull waits for messages; also bounds how long stop() waits. */
+const PULL_EXPIRES_MS = 2_000;
+const SLOT_POLL_MS = 5;
+const PAUSE_AFTER_ERROR_MS = 1_000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One binding's durable intake: pulls requests from the binding's JetStream
+ * consumer, runs each at most once, answers the final outcome on
+ * `Binding-Reply-To`, then settles the message (ack, nak with delay, term).
+ *
+ * Pulls ask for no more messages than the worker-wide in-flight gate has room
+ * for, so durable and direct requests share one cap; a message that finds
+ * the gate full after all (direct requests took the room) waits for a slot,
+ * kept alive with progress acks like every message this worker holds.
+ */
+export class DurableIntake {
+  private stopping = false;
+  private loopDone: Promise<void> | undefined;
+  /** Taken and not yet settled; progress-acked so only a silent worker loses them. */
+  private readonly held = new Set<JsMsg>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private lastProblem = "";
+
+  constructor(
+    readonly config: DurableIntakeConfig,
+    private readonly deps: DurableIntakeDeps,
+  ) {}
+
+  /** True while the pull loop runs and has not been told to stop. */
+  get pulling(): boolean {
+    return this.loopDone !== undefined && !this.stopping;
+  }
+
+  get holding(): number {
+    return this.held.size;
+  }
+
+  start(): void {
+    if (this.loopDone !== undefined || this.stopping) return;
+    const every = Math.max(100, Math.floor(this.config.plan.ackWaitMs / 3));
+    this.heartbeat = setInterval(() => this.progress(), every);
+    this.heartbeat.unref();
+    this.loopDone = this.loop();
+  }
+
+  /**
+   * Stops pulling. Resolves once the open pull has ended (at most
+   * PULL_EXPIRES_MS); messages it still brings are handed back (nak) rather
+   * than started, except on their last delivery, where handing back would
+   * condemn them. Requests already running go on; the worker awaits them
+   * through the in-flight gate.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loopDone;
+    if (this.held.size === 0) this.stopHeartbeat();
+  }
+
+  /** The grace period is over: hand back whatever is still held so another worker takes it now. */
+  releaseHeld(): void {
+    for (const msg of [...this.held]) this.release(msg, process.hrtime.bigint());
+    this.stopHeartbeat();
+  }
+
+  private async loop(): Promise<void> {
+    let consumer: Consumer | undefined;
+    while (!this.stopping) {
+      try {
+        const room = Math.min(BATCH, this.deps.gate.limit - this.deps.gate.size);
+        if (room <= 0) {
+          await sleep(SLOT_POLL_MS);
+          continue;
+        }
+        consumer ??= await this.deps.js.consumers.get(this.config.stream, this.config.consumer);
+        const messages = await consumer.fetch({ max_messages: room, expires: PULL_EXPIRES_MS });
+        for await (const msg of messages) await this.take(msg);
+        this.problem(undefined);
+      } catch (error) {
+        consumer = undefined;
+        this.problem(error);
+        if (this.stopping) break;
+        await sleep(PAUSE_AFTER_ERROR_MS);
+        await this.deps.reensure().catch((reason: unknown) => this.problem(reason));
+      }
+    }
+  }
+
+  /** Logs a pull problem once, not once a second while it lasts. */
+  private problem(error: unknown): void {
+    const text = error === undefined ? "" : error instanceof Error ? error.message : String(error);
+    if (text === this.lastProblem) return;
+    if (text === "") this.deps.log.info("durable intake pulling again");
+    else this.deps.log.warn({ cause: text }, "durable intake cannot pull; retrying");
+    this.lastProblem = text;
+  }
+
+  private async take(msg: JsMsg): Promise<void> {
+    const takenAt = process.hrtime.bigint();
+    this.held.add(msg);
+    const lastChance = msg.info.deliveryCount >= this.config.plan.maxDeliver;
+    for (;;) {
+      // Handed back by releaseHeld() while it waited for a slot.
+      if (!this.held.has(msg)) return;
+      if (this.stopping && !lastChance) {
+        this.release(msg, takenAt);
+        return;
+      }
+      if (this.deps.gate.tryAcquire()) break;
+      await sleep(SLOT_POLL_MS);
+    }
+    void this.process(msg, takenAt).finally(() => {
+      this.deps.gate.release();
+      this.held.delete(msg);
+      if (this.stopping && this.held.size === 0) this.stopHeartbeat();
+    });
+  }
+
+  private async process(msg: JsMsg, takenAt: bigint): Promise<void> {
+    const { bindingName, maxRequestBytes, requestTimeoutMs } = this.config;
+    let mode: WireMode = "json";
+    let result: OnceResult | BindingError;
+    try {
+      if (msg.data.length > maxRequestBytes) {
+        throw new PayloadTooLargeError(
+          `request of ${msg.data.length} bytes is above the limit of ${maxRequestBytes}`,
+        );
+      }
+      const decoded = decodeRequest(msg.data, msg.headers);
+      mode = decoded.mode;
+      const invocation = toInvocation(decoded.envelope);
+      const budgetMs = requestBudgetMs(msg.headers?.get("Binding-Timeout"), requestTimeoutMs);
+      result = await withDeadline(
+        this.deps.run(invocation, this.requestId(msg)),
+        budgetMs,
+        bindingName,
+      );
+    } catch (error) {
+      result =
+        error instanceof BindingError ? error : new InvokeOutputBindingError(bindingName, error);
+    }
+    if (this.deps.hooks.crashAfterApply && !(result instanceof BindingError) && !result.replayed) {
+      crashNow();
+    }
+    await this.settle(msg, result, mode, takenAt);
+  }
+
+  private requestId(msg: JsMsg): string {
+    const id = msg.headers?.get(MSG_ID_HEADER);
+    return id !== undefined && id !== "" ? id : `${this.config.streamEpoch}:${msg.seq}`;
+  }
+
+  private async settle(
+    msg: JsMsg,
+    result: OnceResult | BindingError,
+    mode: WireMode,
+    takenAt: bigint,
+  ): Promise<void> {
+    // Handed back after the grace period: its next delivery answers.
+    if (!this.held.has(msg)) return;
+    const error = result instanceof BindingError ? result : undefined;
+    const deliveryCount = msg.info.deliveryCount;
+    const decision = decide(error, deliveryCount, this.config.plan);
+    const action: DurableAction = decision.action;
+    switch (decision.action) {
+      case "retry":
+        settleWith(() => msg.nak(decision.delayMs));
+        break;
+      case "ack":
+        this.reply(msg, result, mode);
+        settleWith(() => msg.ack());
+        break;
+      case "term":
+        this.reply(msg, result, mode);
+        settleWith(() => msg.term());
+        break;
+      case "dead-letter":
+        this.reply(msg, result, mode);
+        await this.deadLetter(msg, error as BindingError);
+        settleWith(() => msg.term());
+        break;
+    }
+    this.logDecision(action, deliveryCount, error, result);
+    this.deps.observer.deliveryHandled({
+      binding: this.config.bindingName,
+      action,
+      deliveryCount,
+      replayed: !(result instanceof BindingError) && result.replayed,
+      durationNs: Number(process.hrtime.bigint() - takenAt),
+      error,
+    });
+  }
+
+  private reply(msg: JsMsg, result: OnceResult | BindingError, mode: WireMode): void {
+    const replyTo = msg.headers?.get(REPLY_TO_HEADER);
+    if (replyTo === undefined || replyTo === "") return;
+    if (!isPublishableSubject(replyTo)) {
+      this.deps.log.warn(
+        { replyTo: replyTo.slice(0, 200) },
+        "durable request names a reply subject that cannot be published to; not answered",
+      );
+      return;
+    }
+    const reply = encodeReply(result, mode, this.config.bindingName);
+    try {
+      this.deps.nc.publish(
+        replyTo,
+        reply.payload,
+        reply.headers ? { headers: reply.headers } : undefined,
+      );
+    } catch (error) {
+      // The connection is closing; the request is not acknowledged either,
+      // so its next delivery answers.
+      this.deps.log.warn({ err: error }, "could not send durable reply");
+    }
+  }
+
+  private async deadLetter(msg: JsMsg, error: BindingError): Promise<void> {
+    const fate = await publishDeadLetter(this.deps.nc, this.deps.js, {
+      subject: this.config.deadLetterSubject,
+      requestSubject: msg.subject,
+      streamSequence: msg.seq,
+      deliveries: msg.info.deliveryCount,
+      data: msg.data,
+      headers: msg.headers,
+      error,
+    });
+    if (fate === "lost") this.deps.log.error("could not publish a dead letter");
+  }
+
+  private release(msg: JsMsg, takenAt: bigint): void {
+    this.held.delete(msg);
+    settleWith(() => msg.nak());
+    this.deps.observer.deliveryHandled({
+      binding: this.config.bindingName,
+      action: "release",
+      deliveryCount: msg.info.deliveryCount,
+      replayed: false,
+      durationNs: Number(process.hrtime.bigint() - takenAt),
+      error: undefined,
+    });
+  }
+
+  private progress(): void {
+    for (const msg of this.held) settleWith(() => msg.working());
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  private logDecision(
+    action: DurableAction,
+    deliveryCount: number,
+    error: BindingError | undefined,
+    result: OnceResult | BindingError,
+  ): void {
+    const log = this.deps.log;
+    if (error === undefined) {
+      if (!(result instanceof BindingError) && result.replayed) {
+        log.info({ deliveryCount }, "durable request was applied by an earlier delivery; replayed");
+      }
+      return;
+    }
+    const fields = {
+      deliveryCount,
+      code: error.status,
+      errorCode: error.code,
+      cause: error.message,
+    };
+    switch (action) {
+      case "retry":
+        log.warn(
+          { ...fields, delayMs: this.config.plan.redeliverIntervalMs },
+          "durable request failed; delivering again later",
+        );
+        break;
+      case "dead-letter":
+        log.error(fields, "durable request failed on its last delivery; dead-lettered");
+        break;
+      default:
+        if (error.status >= 500) log.error(fields, "durable request failed");
+        else log.debug(fields, "durable request rejected");
+    }
+  }
+}
+
+function encodeReply(
+  result: OnceResult | BindingError,
+  mode: WireMode,
+  bindingName: string,
+): Reply {
+  try {
+    return result instanceof BindingError
+      ? encodeError(result)
+      : encodeOutcome(result.outcome, mode);
+  } catch (error) {
+    return encodeError(new InvokeOutputBindingError(bindingName, error));
+  }
+}
+
+/** ack/nak/term/working publish on the connection; a closing one refuses, and the server redelivers. */
+function settleWith(send: () => void): void {
+  try {
+    send();
+  } catch {
+    // Nothing to do: without our answer the message is delivered again.
+  }
+}
