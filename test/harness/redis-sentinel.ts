@@ -1,0 +1,112 @@
+import { waitUntil } from "./process.js";
+import type { RedisServer } from "./redis.js";
+import { redisServer } from "./servers.js";
+
+export interface RedisSentinelOptions {
+  /** The name Sentinel monitors the master under. */
+  masterName?: string;
+  /** Sentinels (quorum is a majority of them). */
+  sentinels?: number;
+  /** Sentinel's down-after-milliseconds: how long a silent master lasts before failover. */
+  downAfterMs?: number;
+}
+
+export interface RedisSentinelGroup {
+  readonly masterName: string;
+  readonly downAfterMs: number;
+  /** The master and the replica as started; after a failover their roles swap. */
+  readonly master: RedisServer;
+  readonly replica: RedisServer;
+  readonly sentinels: readonly RedisServer[];
+  /** "127.0.0.1:p1,..." of the Sentinels, as a component's redisHost. */
+  readonly sentinelHosts: string;
+  /** The master's port as the Sentinels report it now. */
+  masterPort(): Promise<number>;
+  /** Kills the current master the way a crash would (no waiting for replicas). */
+  crashMaster(): Promise<RedisServer>;
+  close(): Promise<void>;
+}
+
+/**
+ * A master, one replica and (by default) three Sentinels, all local
+ * redis-server processes on free ports. Resolves once every Sentinel knows
+ * the replica and the other Sentinels, so a failover can be authorised.
+ */
+export async function startRedisSentinel(
+  options: RedisSentinelOptions = {},
+): Promise<RedisSentinelGroup> {
+  const masterName = options.masterName ?? "mymaster";
+  const count = options.sentinels ?? 3;
+  const downAfterMs = options.downAfterMs ?? 1000;
+  const quorum = Math.floor(count / 2) + 1;
+  const started: RedisServer[] = [];
+  const track = (server: RedisServer) => {
+    started.push(server);
+    return server;
+  };
+  try {
+    // Any argument makes the harness start a server of its own (never one from TEST_REDIS_URL).
+    const master = track(await redisServer({ args: ["--appendonly", "no"] }));
+    const replica = track(
+      await redisServer({ args: ["--replicaof", master.host, String(master.port)] }),
+    );
+    await waitUntil(
+      async () => (await replica.cli("INFO", "replication")).includes("master_link_status:up"),
+      { timeoutMs: 20_000, intervalMs: 100, what: "the replica to sync" },
+    );
+    const config = [
+      `sentinel monitor ${masterName} ${master.host} ${master.port} ${quorum}`,
+      `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`,
+      `sentinel failover-timeout ${masterName} 10000`,
+      `sentinel parallel-syncs ${masterName} 1`,
+      "",
+    ].join("\n");
+    const sentinels = await Promise.all(
+      Array.from({ length: count }, () => redisServer({ config, args: ["--sentinel"] })),
+    );
+    for (const sentinel of sentinels) track(sentinel);
+    await waitUntil(
+      async () => {
+        for (const sentinel of sentinels) {
+          const fields = (await sentinel.cli("SENTINEL", "MASTER", masterName)).split("\n");
+          const value = (name: string) => fields[fields.indexOf(name) + 1];
+          if (Number(value("num-slaves")) < 1) return false;
+          if (Number(value("num-other-sentinels")) < count - 1) return false;
+        }
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: "the Sentinels to find each other" },
+    );
+    const group: RedisSentinelGroup = {
+      masterName,
+      downAfterMs,
+      master,
+      replica,
+      sentinels,
+      sentinelHosts: sentinels.map((sentinel) => `${sentinel.host}:${sentinel.port}`).join(","),
+      async masterPort() {
+        const reply = await (sentinels[0] as RedisServer).cli(
+          "SENTINEL",
+          "GET-MASTER-ADDR-BY-NAME",
+          masterName,
+        );
+        return Number(reply.split("\n")[1]);
+      },
+      async crashMaster() {
+        const port = await group.masterPort();
+        const current = port === master.port ? master : replica;
+        // SHUTDOWN NOW: no save, no waiting for replicas to catch up.
+        await current.cli("SHUTDOWN", "NOSAVE", "NOW").catch(() => "");
+        await current.stop();
+        return current;
+      },
+      async close() {
+        await Promise.allSettled(started.map((server) => server.close()));
+      },
+    };
+    return group;
+  } catch (error) {
+    await Promise.allSettled(started.map((server) => server.close()));
+    throw error;
+  }
+}
