@@ -1,8 +1,10 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // test/containers needs a Docker engine and builds the image: `npm run test:containers`.
+    exclude: [...configDefaults.exclude, "test/containers/**"],
     // Process-level tests run the worker as users do, from dist/: build it once per run.
     globalSetup: ["test/support/global-build.ts"],
     // Integration suites start real servers and wait for reconnects.
