@@ -37,6 +37,9 @@ export interface StartTelemetryOptions {
 export async function startTelemetry(options: StartTelemetryOptions): Promise<Telemetry> {
   const resource = workerResource();
   const sdk = startNodeSdk({
+    // Until routeDiagnostics() below takes over, the SDK writes to the
+    // console; keep that to warnings (its own default is info) unless asked.
+    logLevel: process.env.OTEL_LOG_LEVEL?.trim() || "warn",
     baseResource: resource,
     // workerResource() already applied the detectors and the environment;
     // the service name is passed again because it must outrank them all.
