@@ -99,6 +99,10 @@ export class DurableIntake {
     this.heartbeat = setInterval(() => this.progress(), every);
     this.heartbeat.unref();
     this.loopDone = this.loop();
+    this.deps.log.info(
+      { stream: this.config.stream, consumer: this.config.consumer },
+      "durable intake pulling",
+    );
   }
 
   /**
