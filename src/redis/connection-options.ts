@@ -1,5 +1,6 @@
 import type { ClusterOptions, RedisOptions } from "ioredis";
 import type { HostPort, RedisBindingSettings } from "../config/settings.js";
+import { DataNodeConnector, QuietSentinelConnector } from "./connectors.js";
 import { tlsOptions } from "./tls.js";
 
 /** How long to wait between reconnect attempts: quick at first, never more than a second. */
@@ -23,6 +24,8 @@ type SharedOptions = Omit<
 function sharedOptions(settings: RedisBindingSettings): SharedOptions {
   const readTimeout = settings.readTimeoutMs;
   return {
+    // Sockets that cannot crash the process with a late error (connectors.ts).
+    Connector: DataNodeConnector,
     username: settings.redisUsername,
     password: settings.redisPassword,
     tls: tlsOptions(settings),
@@ -81,6 +84,7 @@ export function sentinelOptions(settings: RedisBindingSettings): RedisOptions {
   const tls = tlsOptions(settings);
   return {
     ...standaloneOptions(settings),
+    Connector: QuietSentinelConnector,
     sentinels: settings.addresses.map(({ host, port }) => ({ host, port })),
     name: settings.sentinelMasterName,
     sentinelUsername: settings.sentinelUsername,
