@@ -7,6 +7,7 @@ import {
   BindingError,
   BindingUnavailableError,
   InvokeOutputBindingError,
+  MalformedRequestError,
   PayloadTooLargeError,
 } from "../errors.js";
 import {
@@ -71,7 +72,12 @@ export class BindingEndpoint {
           this.log.error({ err: error }, "subscription failed");
           return;
         }
-        this.accept(msg);
+        try {
+          this.accept(msg);
+        } catch (thrown) {
+          // Never let a throw reach the client library: it would stop reading.
+          this.log.error({ err: thrown }, "request handling threw");
+        }
       },
     });
   }
@@ -85,7 +91,21 @@ export class BindingEndpoint {
 
   private accept(msg: Msg): void {
     const startedAt = process.hrtime.bigint();
-    const scope = this.instrumentation.begin(msg.headers, msg.data.length);
+    // A caller can send a header block the client cannot parse (a name with a
+    // space, say): reading it throws, and a throw from this callback would end
+    // the connection's reader, leaving the worker deaf. Answer 400 instead.
+    let headers: Msg["headers"];
+    try {
+      headers = msg.headers;
+    } catch (error) {
+      const scope = this.instrumentation.begin(undefined, msg.data.length);
+      const malformed = new MalformedRequestError(
+        `request headers are malformed: ${(error as Error).message}`,
+      );
+      scope.run(() => this.answer(msg, malformed, "json", startedAt, scope));
+      return;
+    }
+    const scope = this.instrumentation.begin(headers, msg.data.length);
     // Everything from here on, the un-awaited processing included, runs in
     // the request's trace context: Redis spans and log lines join it.
     scope.run(() => this.admit(msg, startedAt, scope));
