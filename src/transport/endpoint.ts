@@ -169,12 +169,29 @@ export class BindingEndpoint {
     scope: RequestScope,
     operation?: Operation,
   ): void {
-    const failed = result instanceof BindingError ? result : undefined;
+    let failed = result instanceof BindingError ? result : undefined;
     let reply: Reply;
     try {
       reply = failed ? encodeError(failed) : encodeOutcome(result as Outcome, mode);
     } catch (error) {
       reply = encodeError(new InvokeOutputBindingError(this.config.bindingName, error));
+    }
+    // The client refuses to publish more than the server's max_payload, and
+    // the caller would hear nothing: a stored value too big to return is an error.
+    const maxPayload = this.nc.info?.max_payload;
+    let size = reply.payload.length;
+    if (reply.headers) {
+      size += 12; // "NATS/1.0\r\n" ... "\r\n"
+      for (const [name, values] of reply.headers) {
+        for (const value of values) size += Buffer.byteLength(`${name}: ${value}\r\n`);
+      }
+    }
+    if (maxPayload !== undefined && size > maxPayload) {
+      failed = new InvokeOutputBindingError(
+        this.config.bindingName,
+        `reply of ${size} bytes is above the NATS max_payload of ${maxPayload} bytes`,
+      );
+      reply = encodeError(failed);
     }
     if (msg.reply) {
       try {
