@@ -20,9 +20,24 @@ export abstract class BindingError extends Error {
   abstract readonly retryable: boolean;
 
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(capLength(message), options);
     this.name = new.target.name;
   }
+}
+
+/**
+ * Messages often quote the request (an unknown operation, a bad TTL): capped,
+ * so a huge field cannot make the error reply (header and body, escaped) too
+ * large for NATS to deliver, nor flood logs and `$SRV.STATS`.
+ */
+const MAX_MESSAGE_CHARS = 512;
+
+function capLength(message: string): string {
+  if (message.length <= MAX_MESSAGE_CHARS) return message;
+  let cut = message.slice(0, MAX_MESSAGE_CHARS);
+  // Do not leave half of a surrogate pair at the end.
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}... (${message.length} characters)`;
 }
 
 export class MalformedRequestError extends BindingError {
