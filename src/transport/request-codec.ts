@@ -68,7 +68,13 @@ function decodeJson(payload: Uint8Array): RequestEnvelope {
   } catch (error) {
     throw new MalformedRequestError(`request is not valid JSON: ${(error as Error).message}`);
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+  // A bare big integer comes back from the reviver as a raw-JSON object.
+  if (
+    parsed === null ||
+    typeof parsed !== "object" ||
+    Array.isArray(parsed) ||
+    RawJson.isRawJSON(parsed)
+  ) {
     throw new MalformedRequestError("request must be a JSON object");
   }
   const request = parsed as Record<string, unknown>;
@@ -89,7 +95,7 @@ function serialiseData(data: unknown): Uint8Array | undefined {
 /** Numbers and booleans count as their string form (PROTOCOL section 3). */
 function metadataStrings(metadata: unknown): Record<string, string> {
   if (metadata === undefined || metadata === null) return {};
-  if (typeof metadata !== "object" || Array.isArray(metadata)) {
+  if (typeof metadata !== "object" || Array.isArray(metadata) || RawJson.isRawJSON(metadata)) {
     throw new MalformedRequestError("metadata must be an object");
   }
   const result: Record<string, string> = {};
