@@ -88,7 +88,14 @@ function decodeJson(payload: Uint8Array): RequestEnvelope {
 }
 
 function serialiseData(data: unknown): Uint8Array | undefined {
-  const json = JSON.stringify(data);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (error) {
+    // JSON.parse takes nesting that JSON.stringify cannot recurse through.
+    if (error instanceof RangeError) throw new MalformedRequestError("data is nested too deeply");
+    throw error;
+  }
   return json === undefined ? undefined : encoder.encode(json);
 }
 
