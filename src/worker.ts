@@ -7,7 +7,7 @@ import { HealthServer, type ReadinessReport } from "./telemetry/health-server.js
 import { Telemetry } from "./telemetry/telemetry.js";
 import { connectNats, type NatsLink } from "./transport/connection.js";
 import { type Discovery, startDiscovery } from "./transport/discovery.js";
-import type { DurableObserver } from "./transport/durable/observer.js";
+import { type DurableObserver, fanOut } from "./transport/durable/observer.js";
 import { DurableService } from "./transport/durable/service.js";
 import { BindingEndpoint } from "./transport/endpoint.js";
 import { InFlightGate } from "./transport/in-flight.js";
@@ -120,7 +120,10 @@ export class Worker {
             requestTimeoutMs: runtime.requestTimeoutMs,
             gate,
             log,
-            ...(options.durableObserver ? { observer: options.durableObserver } : {}),
+            observer: fanOut([
+              telemetry.durableDeliveries(),
+              ...(options.durableObserver ? [options.durableObserver] : []),
+            ]),
           },
           served.map(({ runtime: binding }) => ({
             name: binding.settings.name,

@@ -30,14 +30,12 @@ export interface RequestScope {
 
 /** One binding's requests. */
 export interface RequestInstrumentation {
-  /** A message arrived; `headers` may carry `traceparent`/`tracestate`. */
-  begin(headers: HeaderCarrier | undefined, bodyBytes: number): RequestScope;
   /**
-   * A durable (JetStream) request arrived again after an earlier delivery did
-   * not finish it. For the durable intake to call on every redelivery
-   * (delivery count above 1); core NATS requests are never redelivered.
+   * A message arrived; `headers` may carry `traceparent`/`tracestate`. A
+   * durable intake can use this too, once per delivery; its redeliveries are
+   * counted from its DurableObserver events (see durable-metrics.ts).
    */
-  redelivered(): void;
+  begin(headers: HeaderCarrier | undefined, bodyBytes: number): RequestScope;
 }
 
 const NOOP_SCOPE: RequestScope = Object.freeze({
@@ -49,7 +47,6 @@ const NOOP_SCOPE: RequestScope = Object.freeze({
 /** For endpoints built without telemetry (unit tests, tools). */
 export const NO_INSTRUMENTATION: RequestInstrumentation = Object.freeze({
   begin: () => NOOP_SCOPE,
-  redelivered: () => {},
 });
 
 /**

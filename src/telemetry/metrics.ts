@@ -4,7 +4,12 @@ import type { Resource } from "@opentelemetry/resources";
 import { type IMetricReader, MeterProvider } from "@opentelemetry/sdk-metrics";
 import { VERSION } from "../version.js";
 import { withPrometheusUnits } from "./prometheus.js";
-import { METRIC_ATTR_BINDING, METRIC_ATTR_CODE, METRIC_ATTR_OPERATION } from "./semconv.js";
+import {
+  METRIC_ATTR_ACTION,
+  METRIC_ATTR_BINDING,
+  METRIC_ATTR_CODE,
+  METRIC_ATTR_OPERATION,
+} from "./semconv.js";
 
 /**
  * Seconds. Redis answers in well under a millisecond, so the buckets start
@@ -21,6 +26,7 @@ export const METRIC_NAMES = Object.freeze({
   inFlight: "binding.invocations.in_flight",
   redisRetries: "binding.redis.retries",
   redeliveries: "binding.redeliveries",
+  durableDeliveries: "binding.durable.deliveries",
   natsReconnects: "nats.reconnects",
 });
 
@@ -44,6 +50,7 @@ export class WorkerMetrics {
   private readonly duration: Histogram;
   private readonly retries: Counter;
   private readonly redeliveries: Counter;
+  private readonly durableDeliveries: Counter;
   /** Per binding; read by an observable instrument, so the hot path only adds and subtracts. */
   private readonly inFlight = new Map<string, { count: number }>();
   private natsReconnects: () => number = () => 0;
@@ -71,7 +78,11 @@ export class WorkerMetrics {
       unit: "{retry}",
     });
     this.redeliveries = meter.createCounter(METRIC_NAMES.redeliveries, {
-      description: "Durable requests delivered again after an unfinished delivery",
+      description: "Durable request deliveries handled that were not the first delivery",
+      unit: "{delivery}",
+    });
+    this.durableDeliveries = meter.createCounter(METRIC_NAMES.durableDeliveries, {
+      description: "Durable request deliveries settled, by what became of them",
       unit: "{delivery}",
     });
     meter
@@ -99,10 +110,19 @@ export class WorkerMetrics {
       inFlight = { count: 0 };
       this.inFlight.set(name, inFlight);
     }
-    return new BindingMetrics(name, inFlight, this.invocations, this.duration, {
-      retries: this.retries,
-      redeliveries: this.redeliveries,
+    return new BindingMetrics(name, inFlight, this.invocations, this.duration, this.retries);
+  }
+
+  /**
+   * A durable delivery was settled. `action` is one of the intake's few
+   * outcomes (ack, term, retry, dead-letter, release, abandoned).
+   */
+  durableDelivery(binding: string, action: string, redelivery: boolean): void {
+    this.durableDeliveries.add(1, {
+      [METRIC_ATTR_BINDING]: binding,
+      [METRIC_ATTR_ACTION]: action,
     });
+    if (redelivery) this.redeliveries.add(1, { [METRIC_ATTR_BINDING]: binding });
   }
 
   /** Where the NATS reconnect count comes from (the connection keeps it). */
@@ -131,7 +151,7 @@ export class BindingMetrics {
     private readonly inFlight: { count: number },
     private readonly invocations: Counter,
     private readonly duration: Histogram,
-    private readonly counters: { readonly retries: Counter; readonly redeliveries: Counter },
+    private readonly retries: Counter,
   ) {
     this.bindingOnly = Object.freeze({ [METRIC_ATTR_BINDING]: name });
   }
@@ -153,10 +173,6 @@ export class BindingMetrics {
   }
 
   retried(): void {
-    this.counters.retries.add(1, this.bindingOnly);
-  }
-
-  redelivered(): void {
-    this.counters.redeliveries.add(1, this.bindingOnly);
+    this.retries.add(1, this.bindingOnly);
   }
 }

@@ -77,10 +77,6 @@ export class RequestTracing implements RequestInstrumentation {
     this.metrics.started();
     return new TracedRequest(span, trace.setSpan(parent, span), this.metrics);
   }
-
-  redelivered(): void {
-    this.metrics.redelivered();
-  }
 }
 
 class TracedRequest implements RequestScope {

@@ -25,3 +25,5 @@ export const ATTR_BINDING_REDIS_ATTEMPT = "binding.redis.attempt";
 export const METRIC_ATTR_BINDING = "binding";
 export const METRIC_ATTR_OPERATION = "operation";
 export const METRIC_ATTR_CODE = "code";
+/** What became of a durable delivery: ack, term, retry, dead-letter, release, abandoned. */
+export const METRIC_ATTR_ACTION = "action";

@@ -2,7 +2,9 @@ import { type Tracer, trace } from "@opentelemetry/api";
 import type { Resource } from "@opentelemetry/resources";
 import type { IMetricReader } from "@opentelemetry/sdk-metrics";
 import type { RedisBindingSettings } from "../config/settings.js";
+import type { DurableObserver } from "../transport/durable/observer.js";
 import { VERSION } from "../version.js";
+import { DurableMetrics } from "./durable-metrics.js";
 import type { RequestInstrumentation } from "./instrumentation.js";
 import { WorkerMetrics } from "./metrics.js";
 import { type RedisTarget, RedisTracing } from "./redis-tracing.js";
@@ -47,6 +49,11 @@ export class Telemetry {
       this.metrics.binding(settings.name),
       redisTarget(settings),
     );
+  }
+
+  /** Counts the durable intake's deliveries and redeliveries. */
+  durableDeliveries(): DurableObserver {
+    return new DurableMetrics(this.metrics);
   }
 
   observeNatsReconnects(source: () => number): void {
