@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { BindingClient, checkBindingName } from "../client/client.js";
-import { DurableNotAvailableError } from "../client/durable.js";
 import { durationMs } from "../client/duration.js";
 import { BindingError, NoRespondersError, ReplyTimeoutError } from "../client/errors.js";
 import { CliError, EXIT, usageError } from "./errors.js";
@@ -23,6 +22,8 @@ Options:
   --raw-stdin         raw mode with the value read from stdin
   --raw               raw mode without a value, e.g. get --raw > value.bin
   --durable           send through JetStream, so a worker's death does not lose the request
+  --msg-id ID         with --durable: the request's Nats-Msg-Id; sending the same ID again
+                      (a retry) is carried out once and answered the same
   --timeout D         how long to wait for the reply (default 10s); the worker gets the
                       same deadline. Milliseconds or a duration: 500ms, 5s
   -h, --help          this text
@@ -54,6 +55,7 @@ interface InvokeCommand {
   readonly raw: boolean;
   readonly value: unknown;
   readonly durable: boolean;
+  readonly msgId: string | undefined;
   readonly timeoutMs: number | undefined;
 }
 
@@ -83,6 +85,7 @@ async function send(client: BindingClient, command: InvokeCommand): Promise<Uint
       raw: command.raw,
       value: command.value,
       durable: command.durable,
+      ...(command.msgId !== undefined ? { msgId: command.msgId } : {}),
       ...(command.timeoutMs !== undefined ? { timeout: command.timeoutMs } : {}),
     });
   } catch (error) {
@@ -92,7 +95,6 @@ async function send(client: BindingClient, command: InvokeCommand): Promise<Uint
     if (error instanceof BindingError) {
       throw new CliError(`error ${error.status} ${error.code}: ${error.message}`, EXIT.failed);
     }
-    if (error instanceof DurableNotAvailableError) throw new CliError(error.message, EXIT.usage);
     throw error;
   }
 }
@@ -135,6 +137,9 @@ function parseInvokeArgs(args: string[]): ParsedInvoke | "help" {
     (source) => source !== undefined && source !== false,
   );
   if (sources.length > 1) throw usageError("give only one of --data, --raw-file, --raw-stdin");
+  if (values["msg-id"] !== undefined && values.durable !== true) {
+    throw usageError("--msg-id only applies to --durable requests");
+  }
 
   const metadata: Record<string, string> = {};
   for (const entry of values.meta ?? []) {
@@ -152,6 +157,7 @@ function parseInvokeArgs(args: string[]): ParsedInvoke | "help" {
     metadata,
     raw: values.raw === true || values["raw-file"] !== undefined || values["raw-stdin"] === true,
     durable: values.durable === true,
+    msgId: values["msg-id"],
     timeoutMs,
     data: values.data,
     rawFile: values["raw-file"],
@@ -174,6 +180,7 @@ function parseInvokeOptions(args: string[]) {
       "raw-file": { type: "string" },
       "raw-stdin": { type: "boolean" },
       durable: { type: "boolean" },
+      "msg-id": { type: "string" },
       timeout: { type: "string" },
       help: { type: "boolean", short: "h" },
     },

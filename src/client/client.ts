@@ -119,7 +119,12 @@ export class BindingClient {
     if (options.delete === true) metadata.delete = "true";
     const raw = options.raw === true;
     const payload = await this.invoke("get", metadata, { ...options, raw, value: undefined });
-    if (raw) return payload.length === 0 ? undefined : payload;
+    // A plain Uint8Array view: callers compare and pass it on without meeting Buffer.
+    if (raw) {
+      return payload.length === 0
+        ? undefined
+        : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+    }
     return decodeGetReply(this.binding, payload);
   }
 
@@ -174,7 +179,7 @@ export class BindingClient {
         });
       }
     } catch (error) {
-      throw this.requestFailure(error, timeoutMs);
+      throw this.requestFailure(error, timeoutMs, options.durable === true);
     }
     return replyPayload(this.binding, reply);
   }
@@ -184,23 +189,38 @@ export class BindingClient {
    * own; they are recognised by shape, not class, so that a connection made
    * with another copy of the NATS library works too.
    */
-  private requestFailure(error: unknown, timeoutMs: number): unknown {
-    const shape = error as { name?: unknown; isNoResponders?: () => boolean; cause?: unknown };
+  private requestFailure(error: unknown, timeoutMs: number, durable: boolean): unknown {
+    const shape = error as {
+      name?: unknown;
+      message?: unknown;
+      isNoResponders?: () => boolean;
+      cause?: unknown;
+    };
     const cause = shape.cause as { name?: unknown } | undefined;
+    const details = { binding: this.binding, cause: error };
+    const subject = durable ? this.durableSubject : this.subject;
+    // A JetStream publish nobody stores is reported as "JetStream not enabled".
     if (
       (typeof shape.isNoResponders === "function" && shape.isNoResponders()) ||
-      cause?.name === "NoResponders"
+      cause?.name === "NoResponders" ||
+      shape.name === "JetStreamNotEnabled"
     ) {
-      return new NoRespondersError(`no worker serves ${this.subject}`, {
-        binding: this.binding,
-        cause: error,
-      });
+      return new NoRespondersError(
+        durable
+          ? `no JetStream stream captures ${subject}: the workers' durable intake is off (BINDINGS_DURABLE) or not started`
+          : `no worker serves ${subject}`,
+        details,
+      );
     }
     if (shape.name === "TimeoutError" || cause?.name === "TimeoutError") {
-      return new ReplyTimeoutError(`no reply from ${this.subject} within ${timeoutMs}ms`, {
-        binding: this.binding,
-        cause: error,
-      });
+      return new ReplyTimeoutError(`no reply from ${subject} within ${timeoutMs}ms`, details);
+    }
+    if (shape.name === "DurableRequestTimeoutError") {
+      // The request is stored in the stream and may still run: say how to retry safely.
+      return new ReplyTimeoutError(
+        `${String(shape.message)}; it is stored and may still be carried out; a retry with the same msgId is not applied twice`,
+        details,
+      );
     }
     return error;
   }

@@ -1,15 +1,15 @@
 /**
  * The seam to durable requests (PROTOCOL section 6). Publishing through
- * JetStream, de-duplication and waiting for the final reply belong to the
- * durable intake's own helper; the client only hands it an encoded request.
- * It is loaded on first use so that callers who never ask for durability
- * never load JetStream.
+ * JetStream with `Nats-Msg-Id` and `Binding-Reply-To`, and waiting for the
+ * final reply, is the durable intake's own helper (`durableRequest`); the
+ * client only hands it an encoded request. The helper is imported on first
+ * use, so callers who never ask for durability never load JetStream.
  */
 import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 
 export interface DurableSendOptions {
   readonly headers: MsgHdrs;
-  /** How long to wait for the final reply, in milliseconds. */
+  /** How long to wait for the final reply, redeliveries included, in milliseconds. */
   readonly timeoutMs: number;
   /** `Nats-Msg-Id` for de-duplication; the helper makes one up when absent. */
   readonly msgId?: string;
@@ -23,18 +23,17 @@ export type DurableSend = (
   options: DurableSendOptions,
 ) => Promise<Msg>;
 
-/** Thrown while the durable intake's helper does not exist yet. */
-export class DurableNotAvailableError extends Error {
-  constructor() {
-    super(
-      "durable requests are not available in this build yet: the JetStream intake's client " +
-        "helper (durableRequest) has not landed; send the request without durable",
-    );
-    this.name = "DurableNotAvailableError";
-  }
-}
+let loaded: Promise<DurableSend> | undefined;
 
-/** The durable intake's helper, once it exists; until then every durable request fails clearly. */
-export async function loadDurableSend(): Promise<DurableSend> {
-  throw new DurableNotAvailableError();
+export function loadDurableSend(): Promise<DurableSend> {
+  loaded ??= import("../transport/durable/request.js").then(
+    ({ durableRequest }): DurableSend =>
+      (nc, subject, payload, options) =>
+        durableRequest(nc, subject, payload, {
+          headers: options.headers,
+          timeoutMs: options.timeoutMs,
+          ...(options.msgId !== undefined ? { msgId: options.msgId } : {}),
+        }),
+  );
+  return loaded;
 }

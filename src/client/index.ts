@@ -1,7 +1,9 @@
 /**
  * `redis-binding-worker/client`: a typed caller of Redis bindings served over
- * NATS. It depends on nothing but @nats-io/transport-node (for `headers()`
- * and types): no Redis client, no logger, none of the worker.
+ * NATS. It loads nothing but @nats-io/transport-node (for `headers()` and
+ * types): no Redis client, no logger, none of the worker. Only a durable
+ * request loads more: @nats-io/jetstream and the durable intake's
+ * `durableRequest` helper, on first use.
  */
 export {
   BindingClient,
@@ -13,7 +15,6 @@ export {
   type InvokeOptions,
   type WriteOptions,
 } from "./client.js";
-export { DurableNotAvailableError } from "./durable.js";
 export {
   BadReplyError,
   BindingError,
