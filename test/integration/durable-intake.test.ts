@@ -35,6 +35,8 @@ describe("durable intake", () => {
     [nats, redis] = await Promise.all([natsServer({ jetstream: true }), redisServer()]);
     nc = await connect({ servers: nats.url });
     jsm = await jetstreamManager(nc);
+    // Where operators keep dead letters: a stream of their own.
+    await jsm.streams.add({ name: "dead-letters", subjects: ["bindings.deadletter.>"] });
     direct = new Redis({ host: redis.host, port: redis.port, lazyConnect: true });
     direct.on("error", () => undefined);
     const redisHost = `${redis.host}:${redis.port}`;
@@ -228,6 +230,8 @@ describe("durable intake", () => {
       operation: "increment",
       metadata: { key: "outage-once" },
     });
+    // Stored by the stream that captures the dead-letter subjects.
+    expect((await jsm.streams.info("dead-letters")).state.messages).toBe(1);
 
     await new Promise((resolve) => setTimeout(resolve, 2_000 - (Date.now() - sentAt)));
     await redis.start();

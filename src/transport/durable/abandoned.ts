@@ -1,9 +1,9 @@
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { BindingTimeoutError } from "../../errors.js";
 import { encodeError } from "../reply-codec.js";
-import { publishDeadLetter } from "./dead-letter.js";
+import type { DeadLetterPublisher } from "./dead-letter.js";
 import {
   bindingOfSubject,
   deadLetterSubject,
@@ -24,7 +24,7 @@ import type { DurableObserver } from "./observer.js";
 export interface AbandonedWatcherOptions {
   readonly nc: NatsConnection;
   readonly jsm: JetStreamManager;
-  readonly js: JetStreamClient;
+  readonly deadLetters: DeadLetterPublisher;
   readonly stream: string;
   readonly prefix: string;
   readonly queueGroup: string;
@@ -70,7 +70,7 @@ export class AbandonedWatcher {
   }
 
   private async handle(msg: Msg): Promise<void> {
-    const { jsm, js, nc, stream, prefix, log, observer } = this.options;
+    const { jsm, deadLetters, nc, stream, prefix, log, observer } = this.options;
     const advisory = msg.json<MaxDeliveriesAdvisory>();
     const seq = advisory.stream_seq;
     if (advisory.stream !== stream || typeof seq !== "number") return;
@@ -93,7 +93,7 @@ export class AbandonedWatcher {
         // Closing: nobody else will answer either; the dead letter still records it.
       }
     }
-    await publishDeadLetter(nc, js, {
+    await deadLetters.publish({
       subject: deadLetterSubject(prefix, binding),
       requestSubject: stored.subject,
       streamSequence: seq,

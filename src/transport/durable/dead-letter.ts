@@ -1,4 +1,4 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import type { BindingError } from "../../errors.js";
 
@@ -49,28 +49,62 @@ export function deadLetterHeaders(letter: DeadLetter): MsgHdrs {
 
 export type DeadLetterFate = "stored" | "published" | "lost";
 
+/** How long to trust what we learnt about a dead-letter subject being captured by a stream. */
+const CAPTURE_CHECK_TTL_MS = 30_000;
+
 /**
- * Where a stream captures the dead-letter subject, the letter is published
- * through JetStream and stored for sure (its `Nats-Msg-Id` then also
- * de-duplicates a letter sent twice); otherwise it is a core publish, seen by
- * whoever listens at that moment.
+ * Where a stream captures the dead-letter subject, letters go through
+ * JetStream and are stored for sure (their `Nats-Msg-Id` then also
+ * de-duplicates a letter sent twice); otherwise they are core publishes,
+ * seen by whoever listens at that moment.
+ *
+ * Whether a stream captures the subject is asked, not guessed from a
+ * JetStream publish failing: with a plain subscriber on the subject that
+ * publish would not fail fast ("no responders") but wait for its timeout.
  */
-export async function publishDeadLetter(
-  nc: NatsConnection,
-  js: JetStreamClient,
-  letter: DeadLetter,
-): Promise<DeadLetterFate> {
-  const headers = deadLetterHeaders(letter);
-  try {
-    await js.publish(letter.subject, letter.data, { headers });
-    return "stored";
-  } catch {
-    // No stream captures it (no responders), or JetStream is busy: fall back.
+export class DeadLetterPublisher {
+  private readonly js: JetStreamClient;
+  private readonly captured = new Map<
+    string,
+    { readonly stored: boolean; readonly until: number }
+  >();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+  ) {
+    this.js = jsm.jetstream();
   }
-  try {
-    nc.publish(letter.subject, letter.data, { headers });
-    return "published";
-  } catch {
-    return "lost";
+
+  async publish(letter: DeadLetter): Promise<DeadLetterFate> {
+    const headers = deadLetterHeaders(letter);
+    if (await this.isCaptured(letter.subject)) {
+      try {
+        await this.js.publish(letter.subject, letter.data, { headers });
+        return "stored";
+      } catch {
+        // The stream refused it (limits, no quorum): a core publish is better than nothing.
+      }
+    }
+    try {
+      this.nc.publish(letter.subject, letter.data, { headers });
+      return "published";
+    } catch {
+      return "lost";
+    }
+  }
+
+  private async isCaptured(subject: string): Promise<boolean> {
+    const known = this.captured.get(subject);
+    if (known !== undefined && known.until > Date.now()) return known.stored;
+    let stored: boolean;
+    try {
+      await this.jsm.streams.find(subject);
+      stored = true;
+    } catch {
+      stored = false;
+    }
+    this.captured.set(subject, { stored, until: Date.now() + CAPTURE_CHECK_TTL_MS });
+    return stored;
   }
 }

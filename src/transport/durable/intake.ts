@@ -9,7 +9,7 @@ import { requestBudgetMs, withDeadline } from "../deadline.js";
 import type { InFlightGate } from "../in-flight.js";
 import { encodeError, encodeOutcome, type Reply } from "../reply-codec.js";
 import { decodeRequest, type WireMode } from "../request-codec.js";
-import { publishDeadLetter } from "./dead-letter.js";
+import type { DeadLetterPublisher } from "./dead-letter.js";
 import { isPublishableSubject, MSG_ID_HEADER, REPLY_TO_HEADER } from "./names.js";
 import type { DurableAction, DurableObserver } from "./observer.js";
 import { type DeliveryPlan, decide } from "./plan.js";
@@ -43,6 +43,7 @@ export interface DurableIntakeConfig {
 export interface DurableIntakeDeps {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
+  readonly deadLetters: DeadLetterPublisher;
   readonly run: OnceRunner;
   readonly gate: InFlightGate;
   readonly observer: DurableObserver;
@@ -277,7 +278,7 @@ export class DurableIntake {
   }
 
   private async deadLetter(msg: JsMsg, error: BindingError): Promise<void> {
-    const fate = await publishDeadLetter(this.deps.nc, this.deps.js, {
+    const fate = await this.deps.deadLetters.publish({
       subject: this.config.deadLetterSubject,
       requestSubject: msg.subject,
       streamSequence: msg.seq,

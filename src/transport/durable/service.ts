@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { InFlightGate } from "../in-flight.js";
 import { AbandonedWatcher } from "./abandoned.js";
+import { DeadLetterPublisher } from "./dead-letter.js";
 import { DurableIntake, type OnceRunner } from "./intake.js";
 import {
   consumerName,
@@ -84,11 +85,13 @@ export class DurableService {
     const counters = new DurableCounters();
     const observer = fanOut(options.observer ? [counters, options.observer] : [counters]);
     const hooks = options.hooks ?? testHooksFromEnv();
+    const deadLetters = new DeadLetterPublisher(nc, jsm);
     const intakes = new Map<string, DurableIntake>();
     for (const binding of bindings) {
       const intake = await DurableService.intakeFor(options, binding, {
         jsm,
         js,
+        deadLetters,
         stream,
         captured,
         epoch,
@@ -100,7 +103,7 @@ export class DurableService {
     const watcher = new AbandonedWatcher({
       nc,
       jsm,
-      js,
+      deadLetters,
       stream,
       prefix,
       queueGroup: options.queueGroup,
@@ -116,6 +119,7 @@ export class DurableService {
     shared: {
       jsm: JetStreamManager;
       js: JetStreamClient;
+      deadLetters: DeadLetterPublisher;
       stream: string;
       captured: string;
       epoch: string;
@@ -163,6 +167,7 @@ export class DurableService {
       {
         nc: options.nc,
         js: shared.js,
+        deadLetters: shared.deadLetters,
         run: binding.runner(plan.recordTtlMs),
         gate: options.gate,
         observer: shared.observer,
