@@ -210,6 +210,41 @@ describe("durable requests survive a worker's death", () => {
     );
   });
 
+  it("a worker stopped with SIGTERM finishes the durable requests it holds before it exits", async () => {
+    const a = spawnProcess();
+    await startInProcess();
+    await pulling(a);
+    const before = await jsm.consumers.info(STREAM, "cache");
+    await direct.call("CLIENT", "PAUSE", "1000", "WRITE");
+    const replies = Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        durableRequest(nc, "bindings.durable.cache", increment("drain"), {
+          msgId: `drain-${i}`,
+          timeoutMs: 20_000,
+        }).then(readReply),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await jsm.consumers.info(STREAM, "cache")).num_ack_pending).toBeGreaterThan(0);
+    a.kill("SIGTERM");
+    const signalledAt = Date.now();
+    const answers = await replies;
+    const lastAnswer = Date.now() - signalledAt;
+    expect(await a.exited()).toBe(0);
+    expect(answers.filter((answer) => answer.status !== 200)).toEqual([]);
+    expect(new Set(answers.map((answer) => answer.text)).size).toBe(200);
+    expect(await direct.get("drain")).toBe("200");
+    expect(a.logs.at(-1)?.msg).toBe("stopped");
+    // Nothing was left for the ack wait to hand over: that would take processingTimeout.
+    expect(lastAnswer).toBeLessThan(PROCESSING_TIMEOUT_MS + 500);
+    const after = await jsm.consumers.info(STREAM, "cache");
+    expect(after.num_ack_pending).toBe(0);
+    console.log(
+      `durable: SIGTERM with requests held; all 200 answered ${lastAnswer}ms after the signal, ` +
+        `${after.delivered.consumer_seq - before.delivered.consumer_seq} deliveries`,
+    );
+  });
+
   it("counts 5 000 increments from 4 publishers exactly once while a worker is killed and restarted twice", async () => {
     const TOTAL = 5_000;
     const PUBLISHERS = 4;
