@@ -19,6 +19,8 @@ export interface RedisClusterOptions {
   tls?: boolean;
   /** Extra redis-server arguments for every node. */
   args?: string[];
+  /** The default user's password on every node (the harness's own redis-cli uses it). */
+  password?: string;
 }
 
 export interface RedisCluster {
@@ -66,6 +68,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       const node = await redisServer({
         args: [...CLUSTER_ARGS, ...tlsArgs, ...(options.args ?? [])],
         ...(tls ? { tls: { ...tls, authClients: "no" as const } } : {}),
+        ...(options.password !== undefined ? { password: options.password } : {}),
       });
       nodes.push(node);
       if (node.source !== "binaries") {
@@ -106,7 +109,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       const { stdout: output } = await promisify(execFile)(
         cli,
         [
-          ...cliConnectionArgs(tls),
+          ...cliConnectionArgs(tls, options.password),
           "--cluster",
           "reshard",
           `${source.host}:${source.port}`,

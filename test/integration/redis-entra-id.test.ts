@@ -1,67 +1,21 @@
-import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { AccessToken, TokenCredential } from "@azure/identity";
+import type { AccessToken } from "@azure/identity";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { REDIS_SCOPE } from "../../src/redis/entra-id.js";
 import type { NatsServer } from "../harness/nats.js";
 import type { RedisServer } from "../harness/redis.js";
 import { natsServer, redisServer } from "../harness/servers.js";
+import { RotatingCredential } from "../support/fake-entra-credential.js";
 import { request } from "../support/requests.js";
 import { redisComponent, startTestWorker, type TestWorker } from "../support/worker.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-
 /**
- * Stands in for Entra ID: issues short-lived JWT-shaped tokens for one object
- * id and, like Azure Cache for Redis, accepts each token as that user's
- * password from the moment it is issued until it expires (the ACL password is
- * added on issue and removed on expiry).
+ * `useEntraID` against a real Redis whose ACL user's password rotates with the
+ * tokens. The default user has a password, as on Azure: only the token's user
+ * gets in.
  */
-class RotatingCredential implements TokenCredential {
-  readonly issued: AccessToken[] = [];
-  readonly scopes: string[] = [];
-  failing = false;
-  private readonly timers = new Set<NodeJS.Timeout>();
-
-  constructor(
-    private readonly redis: RedisServer,
-    readonly oid: string,
-    private readonly lifetimeMs: number,
-  ) {}
-
-  async getToken(scopes: string | string[]): Promise<AccessToken> {
-    this.scopes.push(...[scopes].flat());
-    if (this.failing) throw new Error("the identity endpoint is unreachable");
-    const expiresOnTimestamp = Date.now() + this.lifetimeMs;
-    const payload = {
-      oid: this.oid,
-      aud: "https://redis.azure.com",
-      exp: expiresOnTimestamp / 1e3,
-    };
-    const token = [
-      base64url({ alg: "RS256", typ: "JWT" }),
-      base64url({ ...payload, n: this.issued.length + 1 }),
-      randomBytes(64).toString("base64url"),
-    ].join(".");
-    await this.redis.cli("ACL", "SETUSER", this.oid, "on", `>${token}`, "~*", "&*", "+@all");
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      void this.redis.cli("ACL", "SETUSER", this.oid, `<${token}`).catch(() => {});
-    }, this.lifetimeMs);
-    this.timers.add(timer);
-    const issued = { token, expiresOnTimestamp };
-    this.issued.push(issued);
-    return issued;
-  }
-
-  dispose(): void {
-    for (const timer of this.timers) clearTimeout(timer);
-  }
-}
-
-/** `useEntraID` against a real Redis whose ACL user's password rotates with the tokens. */
 describe("Entra ID authentication", () => {
   let nats: NatsServer;
   let redis: RedisServer;
@@ -71,7 +25,10 @@ describe("Entra ID authentication", () => {
   const credentials: RotatingCredential[] = [];
 
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([natsServer(), redisServer({ tls: true })]);
+    [nats, redis] = await Promise.all([
+      natsServer(),
+      redisServer({ tls: true, password: "admin-only" }),
+    ]);
     ca = await readFile(redis.tls?.caFile as string, "utf8");
     nc = await connect({ servers: nats.url });
   });
@@ -115,7 +72,7 @@ describe("Entra ID authentication", () => {
     (await redis.cli("INFO", section)).split(/\r?\n/).find((line) => line.startsWith(`${name}:`));
 
   it("rotates tokens on every pooled connection with no failed request, across a forced reconnect", async () => {
-    const credential = new RotatingCredential(redis, "3f1c1f9e-oid-rotation", 3000);
+    const credential = new RotatingCredential([redis], "3f1c1f9e-oid-rotation", 3000);
     await redis.cli("CONFIG", "RESETSTAT");
     await start("entra", credential, { poolSize: "2", redisMaxRetries: "5" });
     expect(credential.scopes).toEqual([REDIS_SCOPE]);
@@ -168,7 +125,7 @@ describe("Entra ID authentication", () => {
   });
 
   it("turns not ready once renewals keep failing past expiry, and recovers", async () => {
-    const credential = new RotatingCredential(redis, "oid-renewal-fails", 2000);
+    const credential = new RotatingCredential([redis], "oid-renewal-fails", 2000);
     const worker = await start("renewal", credential);
     credential.failing = true;
     await until(() => !worker.worker.readiness().ready, 10_000, "readiness to turn false");
@@ -197,7 +154,7 @@ describe("Entra ID authentication", () => {
   });
 
   it("without a first token, says so, does not subscribe, and starts once one comes", async () => {
-    const credential = new RotatingCredential(redis, "oid-late", 60_000);
+    const credential = new RotatingCredential([redis], "oid-late", 60_000);
     credential.failing = true;
     const worker = await start("late", credential, {}, false);
     await until(
