@@ -222,12 +222,16 @@ describe("durations", () => {
     expect(settings.processingTimeoutMs).toBe(0);
   });
 
-  it("reads maxDeliveries as a count of at least 1; \"0\" means the default of 5", () => {
+  it('reads maxDeliveries as a count of at least 1; "0" means the default of 5', () => {
     expect(settingsOf({ maxDeliveries: "3" }).maxDeliveries).toBe(3);
     expect(settingsOf({ maxDeliveries: "0" }).maxDeliveries).toBe(5);
     expect(settingsOf({ MaxDeliveries: "1" }).maxDeliveries).toBe(1);
-    expect(configError(() => parse({ redisHost: "h", maxDeliveries: "-1" })).field).toBe("maxDeliveries");
-    expect(configError(() => parse({ redisHost: "h", maxDeliveries: "many" })).field).toBe("maxDeliveries");
+    expect(configError(() => parse({ redisHost: "h", maxDeliveries: "-1" })).field).toBe(
+      "maxDeliveries",
+    );
+    expect(configError(() => parse({ redisHost: "h", maxDeliveries: "many" })).field).toBe(
+      "maxDeliveries",
+    );
   });
 
   it('"-1" also disables redelivery', () => {
