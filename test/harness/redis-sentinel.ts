@@ -1,5 +1,5 @@
-import { waitUntil } from "./process.js";
-import type { RedisServer } from "./redis.js";
+import { makeTempDir, waitUntil } from "./process.js";
+import { createTestCertificates, type RedisServer, type RedisTlsFiles } from "./redis.js";
 import { redisServer } from "./servers.js";
 
 export interface RedisSentinelOptions {
@@ -9,6 +9,8 @@ export interface RedisSentinelOptions {
   sentinels?: number;
   /** Sentinel's down-after-milliseconds: how long a silent master lasts before failover. */
   downAfterMs?: number;
+  /** Everything over TLS only (clients, replication, Sentinels), with one throw-away CA. */
+  tls?: boolean;
 }
 
 export interface RedisSentinelGroup {
@@ -20,6 +22,8 @@ export interface RedisSentinelGroup {
   readonly sentinels: readonly RedisServer[];
   /** "127.0.0.1:p1,..." of the Sentinels, as a component's redisHost. */
   readonly sentinelHosts: string;
+  /** Certificates in use with `tls`. */
+  readonly tls: RedisTlsFiles | undefined;
   /** The master's port as the Sentinels report it now. */
   masterPort(): Promise<number>;
   /** Kills the current master the way a crash would (no waiting for replicas). */
@@ -40,15 +44,26 @@ export async function startRedisSentinel(
   const downAfterMs = options.downAfterMs ?? 1000;
   const quorum = Math.floor(count / 2) + 1;
   const started: RedisServer[] = [];
+  const tls = options.tls
+    ? await createTestCertificates(`${await makeTempDir("redis-sentinel-tls")}/tls`)
+    : undefined;
+  // Replicas and Sentinels reach the master over TLS too.
+  const tlsServer = tls
+    ? { tls: { ...tls, authClients: "no" as const }, tlsArgs: ["--tls-replication", "yes"] }
+    : { tlsArgs: [] };
+  const withTls = (args: string[]) => ({
+    args: [...args, ...tlsServer.tlsArgs],
+    ...(tlsServer.tls ? { tls: tlsServer.tls } : {}),
+  });
   const track = (server: RedisServer) => {
     started.push(server);
     return server;
   };
   try {
     // Any argument makes the harness start a server of its own (never one from TEST_REDIS_URL).
-    const master = track(await redisServer({ args: ["--appendonly", "no"] }));
+    const master = track(await redisServer(withTls(["--appendonly", "no"])));
     const replica = track(
-      await redisServer({ args: ["--replicaof", master.host, String(master.port)] }),
+      await redisServer(withTls(["--replicaof", master.host, String(master.port)])),
     );
     await waitUntil(
       async () => (await replica.cli("INFO", "replication")).includes("master_link_status:up"),
@@ -62,7 +77,7 @@ export async function startRedisSentinel(
       "",
     ].join("\n");
     const sentinels = await Promise.all(
-      Array.from({ length: count }, () => redisServer({ config, args: ["--sentinel"] })),
+      Array.from({ length: count }, () => redisServer({ config, ...withTls(["--sentinel"]) })),
     );
     for (const sentinel of sentinels) track(sentinel);
     await waitUntil(
@@ -84,6 +99,7 @@ export async function startRedisSentinel(
       replica,
       sentinels,
       sentinelHosts: sentinels.map((sentinel) => `${sentinel.host}:${sentinel.port}`).join(","),
+      tls,
       async masterPort() {
         const reply = await (sentinels[0] as RedisServer).cli(
           "SENTINEL",

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +12,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * `failover: true`: the worker finds the master through three Sentinels and
- * follows it when the master crashes under steady traffic.
+ * follows it when the master crashes under steady traffic. Everything speaks
+ * TLS only, so Sentinels and master must both be reached over TLS.
  */
 describe("Redis Sentinel failover", () => {
   let nats: NatsServer;
@@ -21,7 +23,10 @@ describe("Redis Sentinel failover", () => {
   const subject = "bindings.ha";
 
   beforeAll(async () => {
-    [nats, group] = await Promise.all([natsServer(), startRedisSentinel({ downAfterMs: 1000 })]);
+    [nats, group] = await Promise.all([
+      natsServer(),
+      startRedisSentinel({ downAfterMs: 1000, tls: true }),
+    ]);
     worker = await startTestWorker({
       natsUrl: nats.url,
       components: [
@@ -29,6 +34,9 @@ describe("Redis Sentinel failover", () => {
           redisHost: group.sentinelHosts,
           failover: "true",
           sentinelMasterName: group.masterName,
+          // Sentinels and data nodes alike speak TLS only.
+          enableTLS: "true",
+          caCert: await readFile(group.tls?.caFile as string, "utf8"),
         }),
       ],
     });
@@ -76,7 +84,11 @@ describe("Redis Sentinel failover", () => {
     // Every write acknowledged before the marker is ordered before it in the
     // replication stream: once WAIT sees the marker replicated, they are too.
     const replicated = acknowledged.slice();
-    const master = new Redis({ host: group.master.host, port: group.master.port });
+    const master = new Redis({
+      host: group.master.host,
+      port: group.master.port,
+      tls: { ca: await readFile(group.tls?.caFile as string, "utf8") },
+    });
     try {
       await master.set("marker", "1");
       expect(await master.call("WAIT", "1", "5000")).toBe(1);
