@@ -18,7 +18,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+RUN npm run build && chmod +x dist/cli/main.js
 
 # --- deps: production dependencies only, without what only an editor reads ---
 FROM ${NODE_IMAGE} AS deps
@@ -69,6 +69,9 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The sample component (cache -> localhost:6379); mount your own directory over it.
 COPY config/components ./config/components
+
+# `redis-binding-worker` on PATH, for `docker exec <container> redis-binding-worker services`.
+RUN ln -s /app/dist/cli/main.js /usr/local/bin/redis-binding-worker
 
 USER 10001:10001
 EXPOSE 8080

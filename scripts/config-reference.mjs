@@ -64,28 +64,37 @@ export const BINDING_FIELD_DOCS = {
   },
   writeTimeout: {
     type: "duration",
-    meaning: "Accepted for Dapr compatibility; defaults to `readTimeout`.",
+    meaning:
+      "No ioredis equivalent (writes are buffered; a stalled one shows as a missing reply after `readTimeout`): accepted, warned about at start-up if set. Defaults to `readTimeout`.",
   },
   poolSize: {
     type: "integer",
     meaning:
-      "Long-lived connections per node (single node or Sentinel master), used in turn; each pipelines any number of concurrent requests, so more help only when one socket is the bottleneck.",
+      "Node and Sentinel: that many connections, used in turn; each pipelines any number of concurrent requests. Cluster: one connection per node, `poolSize` ignored (warned).",
   },
   poolTimeout: {
     type: "duration",
     meaning:
-      "Accepted for Dapr compatibility: requests never wait for a free connection here (they pipeline).",
+      "No ioredis equivalent (no pool to wait on): accepted, warned about at start-up if set.",
   },
   maxConnAge: {
     type: "duration",
-    meaning: "Accepted for Dapr compatibility; connections are long-lived.",
+    meaning:
+      "No ioredis equivalent (connections stay open): accepted, warned about at start-up if set.",
   },
   minIdleConns: {
     type: "integer",
-    meaning: "Accepted for Dapr compatibility; every connection stays open.",
+    meaning: "No ioredis equivalent: accepted, warned about at start-up if set.",
   },
-  idleCheckFrequency: { type: "duration", meaning: "Accepted for Dapr compatibility." },
-  idleTimeout: { type: "duration", meaning: "Accepted for Dapr compatibility." },
+  idleCheckFrequency: {
+    type: "duration",
+    meaning: "No ioredis equivalent: accepted, warned about at start-up if set.",
+  },
+  idleTimeout: {
+    type: "duration",
+    meaning:
+      "No ioredis equivalent (connections stay open with TCP keep-alive): accepted, warned about at start-up if set.",
+  },
   redisPort: { type: "integer", meaning: "Port for addresses in `redisHost` written without one." },
   sentinelUsername: { type: "string", meaning: "ACL user for the sentinels." },
   sentinelPassword: { type: "secret", meaning: "Password for the sentinels." },

@@ -130,6 +130,9 @@ describe("the container image", () => {
     expect(pid1.stdout.split("\0")[0]).toBe("/usr/bin/tini");
     const uid = await docker(["exec", worker, "id", "-u"]);
     expect(uid.stdout.trim()).toBe("10001");
+    // The CLI is on PATH inside the container, for operators.
+    const services = await docker(["exec", worker, "redis-binding-worker", "services"]);
+    expect(services.stdout).toContain("1 redis-binding worker answered");
   });
 
   it("answers a request through NATS", async () => {
