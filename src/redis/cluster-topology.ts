@@ -22,7 +22,7 @@ export class ClusterTopology implements Topology {
   constructor(seeds: readonly HostPort[], options: ClusterOptions) {
     this.cluster = new Cluster(
       seeds.map(({ host, port }) => ({ host, port })),
-      // Our own copy: setCredentials changes it.
+      // Copied: ioredis keeps a reference to what it is given.
       { ...options, redisOptions: { ...options.redisOptions } },
     );
     this.client = defineScripts(this.cluster, false);
