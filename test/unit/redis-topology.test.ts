@@ -2,6 +2,7 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { parseBindingSettings } from "../../src/config/binding-schema.js";
 import type { RedisBindingSettings } from "../../src/config/settings.js";
+import { defaultAzureCredential } from "../../src/redis/azure-credential.js";
 import { ConnectionLog } from "../../src/redis/connection-log.js";
 import {
   clusterOptions,
@@ -246,6 +247,16 @@ describe("connection log", () => {
 describe("Entra ID tokens", () => {
   const jwt = (claims: unknown) =>
     ["e30", Buffer.from(JSON.stringify(claims)).toString("base64url"), "sig"].join(".");
+
+  it("builds DefaultAzureCredential, with the user-assigned identity when azureClientID is set", async () => {
+    for (const metadata of [{}, { azureClientID: "11111111-2222-3333-4444-555555555555" }]) {
+      const credential = await defaultAzureCredential(
+        settings({ redisHost: "h", enableTLS: "true", useEntraID: "true", ...metadata }),
+      );
+      expect(credential.constructor.name).toBe("DefaultAzureCredential");
+      expect(typeof credential.getToken).toBe("function");
+    }
+  });
 
   it("uses the oid claim as the username", () => {
     expect(tokenObjectId(jwt({ oid: "0000-oid", aud: "x" }))).toBe("0000-oid");
