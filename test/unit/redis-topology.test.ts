@@ -249,7 +249,11 @@ describe("Entra ID tokens", () => {
     ["e30", Buffer.from(JSON.stringify(claims)).toString("base64url"), "sig"].join(".");
 
   it("builds DefaultAzureCredential, with the user-assigned identity when azureClientID is set", async () => {
-    for (const metadata of [{}, { azureClientID: "11111111-2222-3333-4444-555555555555" }]) {
+    const variants: Record<string, string>[] = [
+      {},
+      { azureClientID: "11111111-2222-3333-4444-555555555555" },
+    ];
+    for (const metadata of variants) {
       const credential = await defaultAzureCredential(
         settings({ redisHost: "h", enableTLS: "true", useEntraID: "true", ...metadata }),
       );
