@@ -149,7 +149,7 @@ describe("Redis Cluster", () => {
 
     await new Promise((resolve) => setTimeout(resolve, 500));
     const before = await Promise.all(cluster.nodes.map((node) => node.cli("DBSIZE")));
-    await cluster.reshard(0, 1, 1200);
+    await cluster.reshard(0, 1, 800);
     await cluster.waitHealthy();
     await new Promise((resolve) => setTimeout(resolve, 500));
     running = false;
