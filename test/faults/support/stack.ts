@@ -27,7 +27,7 @@ export interface WorkerHandle {
 export interface LaunchOptions {
   readonly natsUrl: string;
   /** host:port the binding's Redis is reached at (directly or through a proxy). */
-  readonly redisHost: string;
+  readonly redisHost?: string;
   readonly binding?: string;
   /** Extra component metadata (redisMaxRetries, readTimeout, redisPassword...). */
   readonly metadata?: Record<string, string>;
@@ -35,6 +35,8 @@ export interface LaunchOptions {
   readonly extraFiles?: Record<string, string>;
   /** Replaces the generated component entirely. */
   readonly componentText?: string;
+  /** Serve this components directory as it is instead (nothing is written). */
+  readonly componentsPath?: string;
   readonly env?: Record<string, string>;
   /** Wait for the "binding serving" log line (default true). */
   readonly waitServing?: boolean;
@@ -43,18 +45,23 @@ export interface LaunchOptions {
 export async function launchWorker(options: LaunchOptions): Promise<WorkerHandle> {
   const dir = await mkdtemp(join(tmpdir(), "rbw-fault-worker-"));
   const binding = options.binding ?? "cache";
-  await writeFile(
-    join(dir, `${binding}.yaml`),
-    options.componentText ??
-      redisComponent(binding, { redisHost: options.redisHost, ...(options.metadata ?? {}) }),
-  );
-  for (const [name, text] of Object.entries(options.extraFiles ?? {})) {
-    await writeFile(join(dir, name), text);
+  if (options.componentsPath === undefined) {
+    await writeFile(
+      join(dir, `${binding}.yaml`),
+      options.componentText ??
+        redisComponent(binding, {
+          redisHost: options.redisHost ?? "127.0.0.1:6379",
+          ...(options.metadata ?? {}),
+        }),
+    );
+    for (const [name, text] of Object.entries(options.extraFiles ?? {})) {
+      await writeFile(join(dir, name), text);
+    }
   }
   const httpPort = await getFreePort();
   const proc = spawnWorker({
     NATS_URL: options.natsUrl,
-    COMPONENTS_PATH: dir,
+    COMPONENTS_PATH: options.componentsPath ?? dir,
     HTTP_PORT: String(httpPort),
     ...(options.env ?? {}),
   });
