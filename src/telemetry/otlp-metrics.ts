@@ -34,9 +34,17 @@ export async function otlpMetricReaders(): Promise<IMetricReader[]> {
   if (!wanted.includes("otlp")) return [];
   const interval = getNumberFromEnv("OTEL_METRIC_EXPORT_INTERVAL") ?? DEFAULT_INTERVAL_MS;
   const timeout = getNumberFromEnv("OTEL_METRIC_EXPORT_TIMEOUT") ?? DEFAULT_TIMEOUT_MS;
+  let exporter: PushMetricExporter;
+  try {
+    exporter = await otlpMetricExporter();
+  } catch (error) {
+    // Serving requests matters more than pushing metrics; /metrics still works.
+    diag.error(`no OTLP metric export: ${(error as Error).message}`);
+    return [];
+  }
   return [
     new PeriodicExportingMetricReader({
-      exporter: await otlpMetricExporter(),
+      exporter,
       exportIntervalMillis: interval,
       // The reader refuses a timeout longer than its interval.
       exportTimeoutMillis: Math.min(timeout, interval),
