@@ -79,5 +79,16 @@ function reportStartFailure(error: unknown, log: Logger): number {
     log.fatal({ file: error.file, component: error.component, field: error.field }, error.message);
     return 1;
   }
+  // NATS refusing our credentials is for the operator to fix, like a bad
+  // component: one fatal line, not a stack trace on stderr.
+  if (error instanceof Error && NATS_REFUSALS.has(error.name)) {
+    log.fatal({ cause: error.name }, `NATS refused the connection: ${error.message}`);
+    return 1;
+  }
   throw error;
 }
+
+const NATS_REFUSALS: ReadonlySet<string> = new Set([
+  "AuthorizationError",
+  "UserAuthenticationExpiredError",
+]);
