@@ -46,7 +46,8 @@ export class WorkerMetrics {
   private readonly provider: MeterProvider;
   private readonly prometheus: PrometheusExporter;
   private readonly serializer: PrometheusSerializer;
-  private readonly invocations: Counter;
+  /** binding -> operation -> reply code -> requests answered. */
+  private readonly invocations = new Map<string, InvocationCounts>();
   private readonly duration: Histogram;
   private readonly retries: Counter;
   private readonly redeliveries: Counter;
@@ -64,10 +65,26 @@ export class WorkerMetrics {
       readers: [this.prometheus, ...(options.readers ?? [])],
     });
     const meter = this.provider.getMeter("redis-binding-worker", VERSION);
-    this.invocations = meter.createCounter(METRIC_NAMES.invocations, {
-      description: "Requests answered, by binding, operation and reply code",
-      unit: "{invocation}",
-    });
+    // Counted in plain maps and read at collection time: an SDK counter would
+    // hash its attribute set on every request, for a number only scrapes read.
+    meter
+      .createObservableCounter(METRIC_NAMES.invocations, {
+        description: "Requests answered, by binding, operation and reply code",
+        unit: "{invocation}",
+      })
+      .addCallback((result) => {
+        for (const [binding, counts] of this.invocations) {
+          for (const [operation, byCode] of counts) {
+            for (const [code, count] of byCode) {
+              result.observe(count, {
+                [METRIC_ATTR_BINDING]: binding,
+                [METRIC_ATTR_OPERATION]: operation,
+                [METRIC_ATTR_CODE]: code,
+              });
+            }
+          }
+        }
+      });
     this.duration = meter.createHistogram(METRIC_NAMES.duration, {
       description: "Time from a request's arrival to its reply",
       unit: "s",
@@ -110,7 +127,12 @@ export class WorkerMetrics {
       inFlight = { count: 0 };
       this.inFlight.set(name, inFlight);
     }
-    return new BindingMetrics(name, inFlight, this.invocations, this.duration, this.retries);
+    let invocations = this.invocations.get(name);
+    if (invocations === undefined) {
+      invocations = new Map();
+      this.invocations.set(name, invocations);
+    }
+    return new BindingMetrics(name, inFlight, invocations, this.duration, this.retries);
   }
 
   /**
@@ -142,6 +164,9 @@ export class WorkerMetrics {
   }
 }
 
+/** operation -> reply code -> count, for one binding. */
+type InvocationCounts = Map<string, Map<number, number>>;
+
 /** One binding's view of the metrics; attributes are built here, never by callers. */
 export class BindingMetrics {
   private readonly bindingOnly: Attributes;
@@ -149,7 +174,7 @@ export class BindingMetrics {
   constructor(
     private readonly name: string,
     private readonly inFlight: { count: number },
-    private readonly invocations: Counter,
+    private readonly invocations: InvocationCounts,
     private readonly duration: Histogram,
     private readonly retries: Counter,
   ) {
@@ -163,13 +188,30 @@ export class BindingMetrics {
   /** `operation` must be one of a few known names ("unknown" otherwise): it becomes a label. */
   finished(operation: string, code: number, seconds: number): void {
     this.inFlight.count--;
-    const attributes = {
-      [METRIC_ATTR_BINDING]: this.name,
-      [METRIC_ATTR_OPERATION]: operation,
-      [METRIC_ATTR_CODE]: code,
-    };
-    this.invocations.add(1, attributes);
-    this.duration.record(seconds, attributes);
+    let byCode = this.invocations.get(operation);
+    if (byCode === undefined) {
+      byCode = new Map();
+      this.invocations.set(operation, byCode);
+    }
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
+    this.duration.record(seconds, this.attributesFor(operation, code));
+  }
+
+  /** One frozen attribute set per (operation, code), built once. */
+  private readonly attributeSets = new Map<string, Attributes>();
+
+  private attributesFor(operation: string, code: number): Attributes {
+    const id = `${operation}|${code}`;
+    let attributes = this.attributeSets.get(id);
+    if (attributes === undefined) {
+      attributes = Object.freeze({
+        [METRIC_ATTR_BINDING]: this.name,
+        [METRIC_ATTR_OPERATION]: operation,
+        [METRIC_ATTR_CODE]: code,
+      });
+      this.attributeSets.set(id, attributes);
+    }
+    return attributes;
   }
 
   retried(): void {

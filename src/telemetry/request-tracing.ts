@@ -2,6 +2,8 @@ import {
   type Attributes,
   type Context,
   context,
+  INVALID_SPAN_CONTEXT,
+  isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -73,9 +75,18 @@ export class RequestTracing implements RequestInstrumentation {
       { kind: SpanKind.CONSUMER, attributes: this.startAttributes },
       parent,
     );
-    if (span.isRecording()) span.setAttribute(ATTR_MESSAGING_MESSAGE_BODY_SIZE, bodyBytes);
+    const recording = span.isRecording();
+    if (recording) span.setAttribute(ATTR_MESSAGING_MESSAGE_BODY_SIZE, bodyBytes);
     this.metrics.started();
-    return new TracedRequest(span, trace.setSpan(parent, span), this.metrics);
+    // Entering a context costs an AsyncLocalStorage switch per request. It is
+    // worth it only when there is a trace to carry: a span we record, or the
+    // caller's own trace id for the log lines. An unsampled root trace that
+    // nobody will ever see runs without one.
+    const carry =
+      recording ||
+      (parent !== ROOT_CONTEXT &&
+        isSpanContextValid(trace.getSpanContext(parent) ?? INVALID_SPAN_CONTEXT));
+    return new TracedRequest(span, carry ? trace.setSpan(parent, span) : undefined, this.metrics);
   }
 }
 
@@ -86,12 +97,12 @@ class TracedRequest implements RequestScope {
 
   constructor(
     private readonly span: Span,
-    private readonly context: Context,
+    private readonly context: Context | undefined,
     private readonly metrics: BindingMetrics,
   ) {}
 
   run<T>(work: () => T): T {
-    return context.with(this.context, work);
+    return this.context === undefined ? work() : context.with(this.context, work);
   }
 
   decoded(operation: Operation): void {
