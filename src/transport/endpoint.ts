@@ -18,7 +18,6 @@ import {
 import { requestBudgetMs, withDeadline } from "./deadline.js";
 import type { InFlightGate } from "./in-flight.js";
 import { encodeError, encodeOutcome, type Reply } from "./reply-codec.js";
-import { ReplyQueue } from "./reply-queue.js";
 import { isSafeReplySubject } from "./reply-subject.js";
 import { decodeRequest, type WireMode } from "./request-codec.js";
 
@@ -48,7 +47,6 @@ export interface EndpointConfig {
  */
 export class BindingEndpoint {
   private subscription: Subscription | undefined;
-  private readonly replies: ReplyQueue;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -60,11 +58,7 @@ export class BindingEndpoint {
     private readonly log: Logger,
     /** Traces and metrics; telemetry stays behind this interface. */
     private readonly instrumentation: RequestInstrumentation = NO_INSTRUMENTATION,
-  ) {
-    this.replies = new ReplyQueue(gate, (error) =>
-      log.warn({ err: error }, "could not send reply"),
-    );
-  }
+  ) {}
 
   get subscribed(): boolean {
     return this.subscription !== undefined && !this.subscription.isClosed();
@@ -151,8 +145,7 @@ export class BindingEndpoint {
       );
       return;
     }
-    // The slot is freed when the reply goes out (ReplyQueue), not here.
-    void this.process(msg, startedAt, scope);
+    this.process(msg, startedAt, scope).finally(() => this.gate.release());
   }
 
   private async process(msg: Msg, startedAt: bigint, scope: RequestScope): Promise<void> {
@@ -176,7 +169,7 @@ export class BindingEndpoint {
           ? error
           : new InvokeOutputBindingError(this.config.bindingName, error);
     }
-    this.answer(msg, result, mode, startedAt, scope, operation, true);
+    this.answer(msg, result, mode, startedAt, scope, operation);
   }
 
   private answer(
@@ -186,7 +179,6 @@ export class BindingEndpoint {
     startedAt: bigint,
     scope: RequestScope,
     operation?: Operation,
-    heldSlot = false,
   ): void {
     let failed = result instanceof BindingError ? result : undefined;
     let reply: Reply;
@@ -212,19 +204,22 @@ export class BindingEndpoint {
       );
       reply = encodeError(failed);
     }
-    const durationNs = Number(process.hrtime.bigint() - startedAt);
-    try {
-      if (failed) {
-        this.logFailure(failed, operation);
-      } else if (this.log.isLevelEnabled("debug")) {
-        this.log.debug({ operation, code: 200, durationMs: durationNs / 1e6 }, "request served");
+    if (msg.reply) {
+      try {
+        msg.respond(reply.payload, reply.headers ? { headers: reply.headers } : undefined);
+      } catch (error) {
+        // The connection is closing; nothing more can reach this caller.
+        this.log.warn({ err: error }, "could not send reply");
       }
-      scope.end(failed);
-      this.observer.requestFinished(durationNs, failed);
-    } finally {
-      // Whatever the bookkeeping did, the caller gets its reply and the slot comes back.
-      this.replies.push(msg, reply, heldSlot);
     }
+    const durationNs = Number(process.hrtime.bigint() - startedAt);
+    if (failed) {
+      this.logFailure(failed, operation);
+    } else if (this.log.isLevelEnabled("debug")) {
+      this.log.debug({ operation, code: 200, durationMs: durationNs / 1e6 }, "request served");
+    }
+    scope.end(failed);
+    this.observer.requestFinished(durationNs, failed);
   }
 
   private logFailure(error: BindingError, operation: Operation | undefined): void {

@@ -56,9 +56,12 @@ const TOKEN = /^[^\s*>]+$/;
 
 /**
  * A reply subject taken from a request header must be a plain subject: a
- * wildcard or a blank would make the server reject our publish.
+ * wildcard or a blank would make the server reject our publish. Never a `$`
+ * subject either: the reply would be a JetStream or system API call made
+ * with the worker's rights (`$JS.API.STREAM.PURGE...`), see reply-subject.ts.
  */
 export function isPublishableSubject(subject: string): boolean {
   if (subject.length === 0 || subject.length > 1024) return false;
+  if (subject.startsWith("$")) return false;
   return subject.split(".").every((token) => TOKEN.test(token));
 }
