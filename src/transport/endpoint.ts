@@ -18,6 +18,7 @@ import {
 import { requestBudgetMs, withDeadline } from "./deadline.js";
 import type { InFlightGate } from "./in-flight.js";
 import { encodeError, encodeOutcome, type Reply } from "./reply-codec.js";
+import { ReplyQueue } from "./reply-queue.js";
 import { isSafeReplySubject } from "./reply-subject.js";
 import { decodeRequest, type WireMode } from "./request-codec.js";
 
@@ -47,6 +48,7 @@ export interface EndpointConfig {
  */
 export class BindingEndpoint {
   private subscription: Subscription | undefined;
+  private readonly replies: ReplyQueue;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -58,7 +60,11 @@ export class BindingEndpoint {
     private readonly log: Logger,
     /** Traces and metrics; telemetry stays behind this interface. */
     private readonly instrumentation: RequestInstrumentation = NO_INSTRUMENTATION,
-  ) {}
+  ) {
+    this.replies = new ReplyQueue(gate, (error) =>
+      log.warn({ err: error }, "could not send reply"),
+    );
+  }
 
   get subscribed(): boolean {
     return this.subscription !== undefined && !this.subscription.isClosed();
@@ -145,7 +151,8 @@ export class BindingEndpoint {
       );
       return;
     }
-    this.process(msg, startedAt, scope).finally(() => this.gate.release());
+    // The slot is freed when the reply goes out (ReplyQueue), not here.
+    void this.process(msg, startedAt, scope);
   }
 
   private async process(msg: Msg, startedAt: bigint, scope: RequestScope): Promise<void> {
@@ -169,7 +176,7 @@ export class BindingEndpoint {
           ? error
           : new InvokeOutputBindingError(this.config.bindingName, error);
     }
-    this.answer(msg, result, mode, startedAt, scope, operation);
+    this.answer(msg, result, mode, startedAt, scope, operation, true);
   }
 
   private answer(
@@ -179,6 +186,7 @@ export class BindingEndpoint {
     startedAt: bigint,
     scope: RequestScope,
     operation?: Operation,
+    heldSlot = false,
   ): void {
     let failed = result instanceof BindingError ? result : undefined;
     let reply: Reply;
@@ -204,22 +212,19 @@ export class BindingEndpoint {
       );
       reply = encodeError(failed);
     }
-    if (msg.reply) {
-      try {
-        msg.respond(reply.payload, reply.headers ? { headers: reply.headers } : undefined);
-      } catch (error) {
-        // The connection is closing; nothing more can reach this caller.
-        this.log.warn({ err: error }, "could not send reply");
-      }
-    }
     const durationNs = Number(process.hrtime.bigint() - startedAt);
-    if (failed) {
-      this.logFailure(failed, operation);
-    } else if (this.log.isLevelEnabled("debug")) {
-      this.log.debug({ operation, code: 200, durationMs: durationNs / 1e6 }, "request served");
+    try {
+      if (failed) {
+        this.logFailure(failed, operation);
+      } else if (this.log.isLevelEnabled("debug")) {
+        this.log.debug({ operation, code: 200, durationMs: durationNs / 1e6 }, "request served");
+      }
+      scope.end(failed);
+      this.observer.requestFinished(durationNs, failed);
+    } finally {
+      // Whatever the bookkeeping did, the caller gets its reply and the slot comes back.
+      this.replies.push(msg, reply, heldSlot);
     }
-    scope.end(failed);
-    this.observer.requestFinished(durationNs, failed);
   }
 
   private logFailure(error: BindingError, operation: Operation | undefined): void {
