@@ -241,7 +241,9 @@ async function readComponentFile(file: string, warnings: string[]): Promise<Foun
   }
 
   const found: FoundComponent[] = [];
-  const documents = parseAllDocuments(source);
+  // logLevel "error": the library's warnings (e.g. for a key that is itself a
+  // map or list) go to stderr quoting the source, secrets included.
+  const documents = parseAllDocuments(source, { logLevel: "error" });
   // parseAllDocuments answers an empty stream with an empty array, never an EmptyStream.
   const list = Array.isArray(documents) ? documents : [];
   for (const [index, document] of list.entries()) {
