@@ -235,6 +235,19 @@ describe("security: secrets never leave the process", () => {
         },
         field: /clientKey|clientCert/,
       },
+      "a password written as a map with a list key (the YAML library used to print it)": {
+        files: {
+          "secrets.json": "{}",
+          "bad.yaml": binding(
+            "bad",
+            `    - name: redisHost
+      value: "localhost:6379"
+    - name: redisPassword
+      value: { [${INLINE_PASSWORD}]: 1 }`,
+          ),
+        },
+        field: /redisPassword/,
+      },
       "a password that is a YAML error": {
         files: {
           "secrets.json": "{}",
