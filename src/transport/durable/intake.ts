@@ -1,10 +1,15 @@
 import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Invocation } from "../../binding/invocation.js";
 import type { Outcome } from "../../binding/operations.js";
 import { toInvocation } from "../../binding/request.js";
-import { BindingError, InvokeOutputBindingError, PayloadTooLargeError } from "../../errors.js";
+import {
+  BindingError,
+  InvokeOutputBindingError,
+  MalformedRequestError,
+  PayloadTooLargeError,
+} from "../../errors.js";
 import { requestBudgetMs, withDeadline } from "../deadline.js";
 import type { InFlightGate } from "../in-flight.js";
 import { encodeError, encodeOutcome, type Reply } from "../reply-codec.js";
@@ -188,6 +193,10 @@ export class DurableIntake {
           `request of ${msg.data.length} bytes is above the limit of ${maxRequestBytes}`,
         );
       }
+      // A header block the client cannot parse throws on every read of
+      // msg.headers; the stream keeps the message, so each worker that took it
+      // would crash (headersOf below). It is a malformed request instead.
+      if (headersUnreadable(msg)) throw new MalformedRequestError("request headers are malformed");
       const decoded = decodeRequest(msg.data, msg.headers);
       mode = decoded.mode;
       const invocation = toInvocation(decoded.envelope);
@@ -208,7 +217,7 @@ export class DurableIntake {
   }
 
   private requestId(msg: JsMsg): string {
-    const id = msg.headers?.get(MSG_ID_HEADER);
+    const id = headersOf(msg)?.get(MSG_ID_HEADER);
     return id !== undefined && id !== "" ? id : `${this.config.streamEpoch}:${msg.seq}`;
   }
 
@@ -254,7 +263,7 @@ export class DurableIntake {
   }
 
   private reply(msg: JsMsg, result: OnceResult | BindingError, mode: WireMode): void {
-    const replyTo = msg.headers?.get(REPLY_TO_HEADER);
+    const replyTo = headersOf(msg)?.get(REPLY_TO_HEADER);
     if (replyTo === undefined || replyTo === "") return;
     if (!isPublishableSubject(replyTo)) {
       this.deps.log.warn(
@@ -284,7 +293,7 @@ export class DurableIntake {
       streamSequence: msg.seq,
       deliveries: msg.info.deliveryCount,
       data: msg.data,
-      headers: msg.headers,
+      headers: headersOf(msg),
       error,
     });
     if (fate === "lost") this.deps.log.error("could not publish a dead letter");
@@ -368,5 +377,23 @@ function settleWith(send: () => void): void {
     send();
   } catch {
     // Nothing to do: without our answer the message is delivered again.
+  }
+}
+
+/** The message's headers; undefined when its header block cannot be parsed. */
+function headersOf(msg: JsMsg): MsgHdrs | undefined {
+  try {
+    return msg.headers;
+  } catch {
+    return undefined;
+  }
+}
+
+function headersUnreadable(msg: JsMsg): boolean {
+  try {
+    void msg.headers;
+    return false;
+  } catch {
+    return true;
   }
 }
