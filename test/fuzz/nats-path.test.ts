@@ -8,6 +8,7 @@ import {
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { durableRequest } from "../../src/transport/durable/request.js";
 import { wireModeOf } from "../../src/transport/request-codec.js";
 import { callerConnection } from "../faults/support/stack.js";
 import type { NatsServer } from "../harness/nats.js";
@@ -133,7 +134,7 @@ describe("fuzz: requests over NATS to a live worker", () => {
   let canaryDone: Promise<void>;
 
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([natsServer(), redisServer()]);
+    [nats, redis] = await Promise.all([natsServer({ jetstream: true }), redisServer()]);
     worker = await startTestWorker({
       natsUrl: nats.url,
       components: [redisComponent("cache", { redisHost: `${redis.host}:${redis.port}` })],
@@ -321,6 +322,42 @@ describe("fuzz: requests over NATS to a live worker", () => {
       params(numRuns),
     );
     tally("NATS path: hostile header blocks (bare client)", numRuns);
+  });
+
+  it("hostile header blocks on the durable subject: the intake survives them and keeps serving", async () => {
+    const numRuns = runs(20, 300);
+    const blockArb = fc
+      .tuple(
+        fc.constantFrom("bad name: x", "naïve: x", "x\u0000y: z", "no colon", ": empty", "a:b:c"),
+        fc.constantFrom("Binding-Reply-To: fuzz.raw.durable", "Nats-Msg-Id: m", "metadata.key: k"),
+        fc.boolean(),
+      )
+      .map(([bad, good, badFirst]) =>
+        Buffer.from(`NATS/1.0\r\n${badFirst ? `${bad}\r\n${good}` : `${good}\r\n${bad}`}\r\n\r\n`),
+      );
+    await fc.assert(
+      fc.asyncProperty(blockArb, async (block) => {
+        raw.publish(
+          "bindings.durable.cache",
+          `fuzz.ack.${nextId++}`,
+          block,
+          encoder.encode('{"operation":"increment","metadata":{"key":"durable-fuzz"}}'),
+        );
+        await raw.ping();
+      }),
+      params(numRuns),
+    );
+    // Every one of them was stored; the worker took them all and is still there to answer.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const reply = await durableRequest(
+      nc,
+      "bindings.durable.cache",
+      JSON.stringify({ operation: "get", metadata: { key: "durable-fuzz" } }),
+      { timeoutMs: 20_000 },
+    );
+    expect(reply.headers?.get("Nats-Service-Error-Code") ?? "").toBe("");
+    expect(worker.worker.status).toBe("running");
+    tally("NATS path: hostile header blocks on the durable subject", numRuns);
   });
 
   it("well-formed requests with odd keys and values round-trip through Redis", async () => {
