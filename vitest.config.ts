@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // test/containers needs a Docker engine and builds the image: `npm run test:containers`.
-    exclude: [...configDefaults.exclude, "test/containers/**"],
+    // test/faults holds the long fault scenarios and the soak: `npm run test:faults`.
+    exclude: [...configDefaults.exclude, "test/containers/**", "test/faults/**"],
     // Process-level tests run the worker as users do, from dist/: build it once per run.
     globalSetup: ["test/support/global-build.ts"],
     // Integration suites start real servers and wait for reconnects.
