@@ -250,9 +250,13 @@ export class Worker {
     await this.discovery.stop().catch(() => {});
     await Promise.allSettled(this.served.map(({ runtime: binding }) => binding.close()));
     if (!this.link.nc.isClosed()) {
-      await this.link.nc
-        .drain()
-        .catch((error: unknown) => log.warn({ err: error }, "NATS drain failed"));
+      await this.link.nc.drain().catch(async (error: unknown) => {
+        log.warn({ err: error }, "NATS drain failed");
+        // A failed drain (NATS unreachable at the time) leaves the connection
+        // reconnecting forever, and its timers would keep the process alive
+        // after "stopped": close it outright.
+        await this.link.nc.close().catch(() => {});
+      });
     }
     await this.health.close();
     // Last, so the final metric export and span flush include the drain.

@@ -8,6 +8,7 @@ import { getFreePort } from "../harness/ports.js";
 import type { RedisServer } from "../harness/redis.js";
 import { natsServer, redisServer } from "../harness/servers.js";
 import { redisComponent, startTestWorker, type TestWorker } from "../support/worker.js";
+import { spawnWorker } from "../support/worker-process.js";
 import { cli } from "./cli-process.js";
 
 /** services, health, validate and the help texts, run as the built CLI. */
@@ -108,6 +109,35 @@ describe("redis-binding-worker services, health, validate", () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     expect(bad.stderr).toMatch(/cache\.yaml, component "cache", field "readTimeout"/);
+  });
+
+  it("run exits 0 on SIGTERM even when NATS has gone away", async () => {
+    // Its own NATS, to stop: a drain that cannot reach the server must not
+    // leave the process reconnecting forever after "stopped".
+    const ownNats = await natsServer();
+    await writeFile(
+      join(dir, "cache.yaml"),
+      redisComponent("cache", { redisHost: `${redis.host}:${redis.port}` }),
+    );
+    const worker = spawnWorker({
+      NATS_URL: ownNats.url,
+      COMPONENTS_PATH: dir,
+      BINDINGS_DURABLE: "false",
+    });
+    try {
+      await worker.waitForLog((line) => line.msg === "binding serving");
+      await ownNats.close();
+      await worker.waitForLog((line) => line.msg === "disconnected from NATS");
+      worker.kill("SIGTERM");
+      const code = await Promise.race([
+        worker.exited(),
+        new Promise((resolve) => setTimeout(() => resolve("still running"), 15_000)),
+      ]);
+      expect(code).toBe(0);
+      expect(worker.logs.at(-1)?.msg).toBe("stopped");
+    } finally {
+      worker.kill("SIGKILL");
+    }
   });
 
   it("every command has --help, and the bare command prints usage with exit 2", async () => {
