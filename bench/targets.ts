@@ -120,7 +120,8 @@ export async function startTarget(name: TargetName, env: TargetEnv): Promise<Tar
           : {};
       for (let i = 0; i < env.workers; i++) {
         await launch(
-          [join(ROOT, "dist", "cli", "main.js"), "run"],
+          // The flags of the image's ENTRYPOINT: users run exactly this.
+          ["--max-semi-space-size=16", join(ROOT, "dist", "cli", "main.js"), "run"],
           {
             NATS_URL: env.natsUrl,
             COMPONENTS_PATH: dir,

@@ -1,5 +1,12 @@
-import { getBooleanFromEnv, getStringListFromEnv } from "@opentelemetry/core";
-import { startNodeSdk } from "@opentelemetry/sdk-node";
+import { context, propagation } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import {
+  CompositePropagator,
+  getBooleanFromEnv,
+  getStringListFromEnv,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} from "@opentelemetry/core";
 import type { SpanProcessor } from "@opentelemetry/sdk-trace";
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
 import type { Logger } from "pino";
@@ -36,6 +43,21 @@ export interface StartTelemetryOptions {
  */
 export async function startTelemetry(options: StartTelemetryOptions): Promise<Telemetry> {
   const resource = workerResource();
+  const metricReaders = getBooleanFromEnv("OTEL_SDK_DISABLED") ? [] : await otlpMetricReaders();
+  if (options.spanProcessors === undefined && !tracesExportConfigured()) {
+    // Nothing will record a span: skip the SDK, whose exporters and their
+    // dependencies cost some 30 MB of memory for nothing. Reading the caller's
+    // trace context for log lines needs only a propagator and a context manager.
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(
+      new CompositePropagator({
+        propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+      }),
+    );
+    routeDiagnostics(options.log);
+    return new Telemetry({ resource, metricReaders, onShutdown: async () => {} });
+  }
+  const { startNodeSdk } = await import("@opentelemetry/sdk-node");
   const sdk = startNodeSdk({
     // Until routeDiagnostics() below takes over, the SDK writes to the
     // console; keep that to warnings (its own default is info) unless asked.
@@ -52,7 +74,6 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
   });
   // startNodeSdk installs a console logger; ours keeps stdout JSON.
   routeDiagnostics(options.log);
-  const metricReaders = getBooleanFromEnv("OTEL_SDK_DISABLED") ? [] : await otlpMetricReaders();
   return new Telemetry({ resource, metricReaders, onShutdown: () => sdk.shutdown() });
 }
 
