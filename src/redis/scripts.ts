@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
+import { defineOnceScripts } from "./idempotent-scripts.js";
 
 /**
  * Lua run server-side so each operation stays atomic. Each touches one key
@@ -49,5 +50,11 @@ export function defineScripts(client: Redis | Cluster, integersAsStrings: boolea
   } else {
     client.defineCommand("incrExact", { numberOfKeys: 1, lua: INCR_AS_TEXT });
   }
+  // The durable intake's scripts too, now: an auto-pipeline batch copies the
+  // client's commands when it opens, so a command defined later (on the first
+  // durable request) is missing from a batch already open. ioredis then
+  // throws "pipeline[functionName] is not a function" and, when the batch
+  // returns, an uncaught TypeError that ends the process.
+  defineOnceScripts(client);
   return client as ScriptedClient;
 }
