@@ -38,7 +38,8 @@ const mixes = (values.mixes ?? "").split(",") as OperationMix[];
 const concurrencies = (values.concurrency ?? "").split(",").map(Number);
 const soakRequests = Number(values["soak-requests"]);
 const SUBJECT = "bindings.cache";
-const WARMUP_MS = 500;
+// Long enough for the JIT to settle: the first mix measured would otherwise pay for it.
+const WARMUP_MS = 2000;
 
 /** Swallows OTLP exports so the traced worker pays for exporting, as in production. */
 async function startOtlpSink(): Promise<{ url: string; close(): void }> {
