@@ -73,12 +73,29 @@ export interface NatsLink {
   readonly reconnects: number;
 }
 
+const FIRST_CONNECT_REPORT_MS = 5000;
+
 export async function connectNats(
   settings: RuntimeSettings,
   name: string,
   log: Logger,
 ): Promise<NatsLink> {
-  const nc = await connect(natsConnectionOptions(settings, name));
+  // The client retries the first connection silently (refused, TLS handshake
+  // failing, unreachable): say so now and then, or a worker that cannot reach
+  // NATS looks like one that hangs.
+  const started = Date.now();
+  const waiting = setInterval(() => {
+    log.warn(
+      { servers: settings.natsServers, waitedMs: Date.now() - started },
+      "still not connected to NATS; retrying",
+    );
+  }, FIRST_CONNECT_REPORT_MS);
+  let nc: NatsConnection;
+  try {
+    nc = await connect(natsConnectionOptions(settings, name));
+  } finally {
+    clearInterval(waiting);
+  }
   log.info({ server: nc.getServer() }, "connected to NATS");
   const link = { nc, connected: true, reconnects: 0 };
   void watchStatus(link, log);

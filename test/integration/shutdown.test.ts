@@ -5,6 +5,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsServer } from "../harness/nats.js";
+import { getFreePort } from "../harness/ports.js";
 import type { RedisServer } from "../harness/redis.js";
 import { natsServer, redisServer } from "../harness/servers.js";
 import { request } from "../support/requests.js";
@@ -65,6 +66,23 @@ describe("worker process", () => {
       expect(worker.logs.at(-1)?.msg).toBe("stopped");
     } finally {
       direct.disconnect();
+      worker.kill("SIGKILL");
+    }
+  });
+
+  it("says so while it cannot reach NATS at start-up, instead of hanging silently", async () => {
+    const closedPort = await getFreePort();
+    const worker = spawnWorker({
+      NATS_URL: `nats://127.0.0.1:${closedPort}`,
+      COMPONENTS_PATH: dir,
+    });
+    try {
+      const line = await worker.waitForLog(
+        (entry) => entry.msg === "still not connected to NATS; retrying",
+      );
+      expect(line.level).toBe("warn");
+      expect(line.servers).toEqual([`nats://127.0.0.1:${closedPort}`]);
+    } finally {
       worker.kill("SIGKILL");
     }
   });
