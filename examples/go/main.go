@@ -50,9 +50,9 @@ type request struct {
 	Data      any               `json:"data,omitempty"`
 }
 
-// setHeader stores the name exactly as written: the worker reads raw-mode
-// metadata names (metadata.ttlInSeconds) case-sensitively, and assigning to
-// the map keeps them as they are whatever a Header method does with case.
+// setHeader stores the name exactly as written, whatever a Header method
+// would do with its case. The worker reads the metadata it knows in any case,
+// but other names (and other readers of the message) see them as sent.
 func setHeader(h nats.Header, name, value string) { h[name] = []string{value} }
 
 func (b *Binding) send(msg *nats.Msg) ([]byte, error) {

@@ -6,6 +6,16 @@ export type WireMode = "json" | "raw";
 
 const RAW_CONTENT_TYPE = "application/octet-stream";
 const METADATA_HEADER_PREFIX = "metadata.";
+/**
+ * The request metadata the worker reads, by lower-cased name. Header names
+ * are often re-cased on the way (Go's textproto canonical form turns
+ * `metadata.ttlInSeconds` into `Metadata.ttlinseconds`), and a TTL silently
+ * lost that way would leave a value without its expiry; so in raw mode these
+ * names match in any case. Other names are passed on as written.
+ */
+const KNOWN_METADATA = new Map(
+  ["key", "ttlInSeconds", "ttl", "delete"].map((name) => [name.toLowerCase(), name]),
+);
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 /** Sixteen digits in a row may be an integer JSON.parse would round; only then pay for the reviver. */
@@ -46,7 +56,9 @@ function decodeRaw(payload: Uint8Array, headers: MsgHdrs | undefined): RequestEn
     const lower = name.toLowerCase();
     if (lower === "operation") operation = headers?.get(name);
     else if (lower.startsWith(METADATA_HEADER_PREFIX)) {
-      metadata[name.slice(METADATA_HEADER_PREFIX.length)] = headers?.get(name) ?? "";
+      const given = name.slice(METADATA_HEADER_PREFIX.length);
+      const known = KNOWN_METADATA.get(lower.slice(METADATA_HEADER_PREFIX.length));
+      metadata[known ?? given] = headers?.get(name) ?? "";
     }
   }
   return { operation, metadata, value: payload };

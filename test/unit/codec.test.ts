@@ -101,6 +101,25 @@ describe("decodeRequest, raw mode", () => {
     expect(envelope.metadata).toEqual({ key: "bin", ttlInSeconds: "5" });
     expect(envelope.value).toBe(payload);
   });
+
+  it("reads the metadata it knows whatever the case of the header name", () => {
+    // As Go's textproto.CanonicalMIMEHeaderKey writes them.
+    const h = headers();
+    h.set("Content-Type", "application/octet-stream");
+    h.set("Operation", "get");
+    h.set("Metadata.key", "bin");
+    h.set("Metadata.ttlinseconds", "5");
+    h.set("METADATA.DELETE", "true");
+    h.set("Metadata.Custom", "as written");
+    const { envelope } = decodeRequest(new Uint8Array(), h);
+    expect(envelope.operation).toBe("get");
+    expect(envelope.metadata).toEqual({
+      key: "bin",
+      ttlInSeconds: "5",
+      delete: "true",
+      Custom: "as written",
+    });
+  });
 });
 
 describe("encodeStoredValue", () => {
