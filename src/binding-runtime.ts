@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { Invocation } from "./binding/invocation.js";
 import { execute } from "./binding/operations.js";
 import type { RedisBindingSettings } from "./config/settings.js";
 import type { BindingError } from "./errors.js";
@@ -46,7 +47,7 @@ export class BindingRuntime implements EndpointObserver {
       instrumentation,
     );
     const observed = instrumentation?.port(port) ?? port;
-    this.run = (invocation) => execute(observed, invocation);
+    this.run = (invocation, deadline) => execute(observed, invocation, deadline);
   }
 
   requestFinished(durationNs: number, error: BindingError | undefined): void {
@@ -56,6 +57,9 @@ export class BindingRuntime implements EndpointObserver {
   /**
    * The durable intake's runner: every invocation applied at most once per
    * request id, its outcome kept for `recordTtlMs` (redis/idempotent.ts).
+   * It takes the delivery's deadline as an optional third argument, which
+   * ends Redis retries there (as the direct path's runner does); an intake
+   * that passes none keeps retrying as the policy allows.
    */
   onceRunner(recordTtlMs: number): OnceRunner {
     const executor = new IdempotentExecutor(
@@ -64,7 +68,8 @@ export class BindingRuntime implements EndpointObserver {
       retryPolicy(this.settings),
       recordTtlMs,
     );
-    return (invocation, requestId) => executor.execute(invocation, requestId);
+    return (invocation: Invocation, requestId: string, deadline?: number) =>
+      executor.execute(invocation, requestId, deadline);
   }
 
   get redisReady(): boolean {

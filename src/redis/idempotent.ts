@@ -28,6 +28,10 @@ const APPLIED: OnceResult = Object.freeze({ outcome: EMPTY, replayed: false });
  *
  * A plain `get` has no effect to protect and is not recorded; a redelivered
  * `get` reads the value again.
+ *
+ * `deadline` (ms on the `performance.now()` clock, as in RedisPort) ends the
+ * retries of one delivery when its caller stops waiting. Optional: without
+ * it only the retry policy bounds them.
  */
 export class IdempotentExecutor {
   constructor(
@@ -38,7 +42,7 @@ export class IdempotentExecutor {
     private readonly recordTtlMs: number,
   ) {}
 
-  async execute(invocation: Invocation, requestId: string): Promise<OnceResult> {
+  async execute(invocation: Invocation, requestId: string, deadline?: number): Promise<OnceResult> {
     const { key } = invocation;
     const record = recordKey(this.bindingName, key, requestId);
     const ttl = String(Math.ceil(this.recordTtlMs));
@@ -46,30 +50,36 @@ export class IdempotentExecutor {
     switch (invocation.operation) {
       case "create": {
         const value = Buffer.from(invocation.value ?? new Uint8Array(0));
-        return this.once((c) => c.createOnceBuffer(key, record, ttl, value, valueTtl));
+        return this.once((c) => c.createOnceBuffer(key, record, ttl, value, valueTtl), deadline);
       }
       case "delete":
-        return this.once((c) => c.deleteOnceBuffer(key, record, ttl));
+        return this.once((c) => c.deleteOnceBuffer(key, record, ttl), deadline);
       case "increment":
-        return this.once((c) => c.incrementOnceBuffer(key, record, ttl, valueTtl));
+        return this.once((c) => c.incrementOnceBuffer(key, record, ttl, valueTtl), deadline);
       case "get": {
         if (invocation.deleteAfterRead) {
-          return this.once((c) => c.getDeleteOnceBuffer(key, record, ttl));
+          return this.once((c) => c.getDeleteOnceBuffer(key, record, ttl), deadline);
         }
-        const bytes = await this.run(() => this.clients.pick().getBuffer(key));
+        const bytes = await this.run(() => this.clients.pick().getBuffer(key), deadline);
         return bytes === null ? APPLIED : { outcome: { kind: "value", bytes }, replayed: false };
       }
     }
   }
 
-  private async once(script: (client: OnceClient) => Promise<OnceReply>): Promise<OnceResult> {
-    const [status, outcome] = await this.run(() => script(defineOnceScripts(this.clients.pick())));
+  private async once(
+    script: (client: OnceClient) => Promise<OnceReply>,
+    deadline: number | undefined,
+  ): Promise<OnceResult> {
+    const [status, outcome] = await this.run(
+      () => script(defineOnceScripts(this.clients.pick())),
+      deadline,
+    );
     return { outcome: decodeOutcome(outcome), replayed: status.toString("latin1") === "replayed" };
   }
 
-  private async run<T>(command: () => Promise<T>): Promise<T> {
+  private async run<T>(command: () => Promise<T>, deadline: number | undefined): Promise<T> {
     try {
-      return await withRetries(this.retry, true, command);
+      return await withRetries(this.retry, true, command, undefined, deadline);
     } catch (error) {
       throw toBindingError(error, this.bindingName);
     }

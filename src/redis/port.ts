@@ -14,6 +14,7 @@ const UNKNOWN_COMMAND = /^ERR unknown command/i;
  * RedisPort over ioredis. Every command goes through the retry policy, and
  * commands that are not idempotent say so; every failure leaves here as a
  * BindingError. Scripts go as EVALSHA, EVAL when the server lacks them.
+ * Each call's deadline goes to the retry loop, which stops retrying there.
  */
 export class IoredisPort implements RedisPort {
   /** Flips once to the Lua fallback when the server has no GETDEL (Redis < 6.2). */
@@ -27,18 +28,26 @@ export class IoredisPort implements RedisPort {
     private readonly attempts?: AttemptObserver,
   ) {}
 
-  async set(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
+  async set(
+    key: string,
+    value: Uint8Array,
+    ttlMs: number | undefined,
+    deadline: number | undefined,
+  ): Promise<void> {
     const bytes = toBuffer(value);
-    await this.run(true, (client) =>
-      ttlMs === undefined ? client.set(key, bytes) : client.set(key, bytes, "PX", ttlMs),
+    await this.run(
+      true,
+      (client) =>
+        ttlMs === undefined ? client.set(key, bytes) : client.set(key, bytes, "PX", ttlMs),
+      deadline,
     );
   }
 
-  get(key: string): Promise<Buffer | null> {
-    return this.run(true, (client) => client.getBuffer(key));
+  get(key: string, deadline: number | undefined): Promise<Buffer | null> {
+    return this.run(true, (client) => client.getBuffer(key), deadline);
   }
 
-  async getDel(key: string): Promise<Buffer | null> {
+  async getDel(key: string, deadline: number | undefined): Promise<Buffer | null> {
     // Not idempotent: a second GETDEL after a lost reply would find nothing.
     if (this.getDelSupported) {
       try {
@@ -47,6 +56,7 @@ export class IoredisPort implements RedisPort {
           false,
           () => this.clients.pick().getdelBuffer(key),
           this.attempts,
+          deadline,
         );
       } catch (error) {
         if (!(error instanceof Error && UNKNOWN_COMMAND.test(error.message))) {
@@ -55,16 +65,22 @@ export class IoredisPort implements RedisPort {
         this.getDelSupported = false;
       }
     }
-    return this.run(false, (client) => client.getAndDeleteBuffer(key));
+    return this.run(false, (client) => client.getAndDeleteBuffer(key), deadline);
   }
 
-  async del(key: string): Promise<void> {
-    await this.run(true, (client) => client.del(key));
+  async del(key: string, deadline: number | undefined): Promise<void> {
+    await this.run(true, (client) => client.del(key), deadline);
   }
 
-  async incr(key: string, ttlMs: number | undefined): Promise<string> {
-    const reply = await this.run(false, (client) =>
-      ttlMs === undefined ? client.incrExact(key) : client.incrWithTtl(key, ttlMs),
+  async incr(
+    key: string,
+    ttlMs: number | undefined,
+    deadline: number | undefined,
+  ): Promise<string> {
+    const reply = await this.run(
+      false,
+      (client) => (ttlMs === undefined ? client.incrExact(key) : client.incrWithTtl(key, ttlMs)),
+      deadline,
     );
     return String(reply);
   }
@@ -72,6 +88,7 @@ export class IoredisPort implements RedisPort {
   private async run<T>(
     idempotent: boolean,
     command: (client: ScriptedClient) => Promise<T>,
+    deadline: number | undefined,
   ): Promise<T> {
     try {
       return await withRetries(
@@ -79,6 +96,7 @@ export class IoredisPort implements RedisPort {
         idempotent,
         () => command(this.clients.pick()),
         this.attempts,
+        deadline,
       );
     } catch (error) {
       throw toBindingError(error, this.bindingName);

@@ -37,12 +37,22 @@ export interface AttemptObserver {
  * Runs `attempt` and retries it while the failure may pass. A command that is
  * not idempotent (INCR) is retried only when it surely never reached Redis:
  * running it twice would count twice.
+ *
+ * `deadline` is when the caller stops waiting, in milliseconds on the
+ * `performance.now()` clock (transport/deadline.ts `deadlineAfter`); without
+ * one, only the policy bounds the retries. No retry starts once it has passed,
+ * nor after a backoff that would end past it: by then the caller has its 504,
+ * and a write landing later would contradict it. The last failure is thrown
+ * instead, so a caller still waiting hears the real cause (Redis unreachable)
+ * rather than a timeout. The clock is read on failures only, never on the
+ * successful first attempt.
  */
 export async function withRetries<T>(
   policy: RetryPolicy,
   idempotent: boolean,
   attempt: () => Promise<T>,
   observer?: AttemptObserver,
+  deadline?: number,
 ): Promise<T> {
   for (let retry = 0; ; retry++) {
     try {
@@ -53,6 +63,8 @@ export async function withRetries<T>(
       if (!failure.transient) throw error;
       if (!idempotent && !failure.notExecuted) throw error;
       const wait = backoffMs(policy, retry + 1);
+      // A retry that would start at or after the deadline is one nobody waits for.
+      if (deadline !== undefined && performance.now() + wait >= deadline) throw error;
       observer?.retrying(retry, error, wait);
       if (wait > 0) await sleep(wait);
     }

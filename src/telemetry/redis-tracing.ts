@@ -155,28 +155,35 @@ function named<T>(
 class CommandNamingPort implements RedisPort {
   constructor(private readonly inner: RedisPort) {}
 
-  set(key: string, value: Uint8Array, ttlMs: number | undefined): Promise<void> {
+  // Each call hands the request's deadline on: the inner port's retries stop there.
+
+  set(
+    key: string,
+    value: Uint8Array,
+    ttlMs: number | undefined,
+    deadline: number | undefined,
+  ): Promise<void> {
     return named("SET", "SET", key, ttlMs === undefined ? " ?" : " ? PX ?", () =>
-      this.inner.set(key, value, ttlMs),
+      this.inner.set(key, value, ttlMs, deadline),
     );
   }
 
-  get(key: string): Promise<Buffer | null> {
-    return named("GET", "GET", key, "", () => this.inner.get(key));
+  get(key: string, deadline: number | undefined): Promise<Buffer | null> {
+    return named("GET", "GET", key, "", () => this.inner.get(key, deadline));
   }
 
-  getDel(key: string): Promise<Buffer | null> {
-    return named("GETDEL", "GETDEL", key, "", () => this.inner.getDel(key));
+  getDel(key: string, deadline: number | undefined): Promise<Buffer | null> {
+    return named("GETDEL", "GETDEL", key, "", () => this.inner.getDel(key, deadline));
   }
 
-  del(key: string): Promise<void> {
-    return named("DEL", "DEL", key, "", () => this.inner.del(key));
+  del(key: string, deadline: number | undefined): Promise<void> {
+    return named("DEL", "DEL", key, "", () => this.inner.del(key, deadline));
   }
 
-  incr(key: string, ttlMs: number | undefined): Promise<string> {
+  incr(key: string, ttlMs: number | undefined, deadline: number | undefined): Promise<string> {
     // With a TTL the port runs INCR and PEXPIRE as one script: EVALSHA <sha> 1 <key> <ttl>.
     return ttlMs === undefined
-      ? named("INCR", "INCR", key, "", () => this.inner.incr(key, ttlMs))
-      : named("EVALSHA", "EVALSHA ? 1", key, " ?", () => this.inner.incr(key, ttlMs));
+      ? named("INCR", "INCR", key, "", () => this.inner.incr(key, ttlMs, deadline))
+      : named("EVALSHA", "EVALSHA ? 1", key, " ?", () => this.inner.incr(key, ttlMs, deadline));
   }
 }

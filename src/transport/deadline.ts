@@ -24,6 +24,17 @@ export function requestBudgetMs(header: string | undefined, defaultMs: number): 
   return Math.min(ms, defaultMs);
 }
 
+/**
+ * The absolute deadline of a budget that starts now, in milliseconds on the
+ * `performance.now()` clock (monotonic, unlike Date.now()). It goes down to
+ * the Redis retry loop (redis/retry.ts) as a plain number: one per request,
+ * no AbortController or timer on the hot path. Take it before starting the
+ * work that `withDeadline` then bounds, so it never falls after that 504.
+ */
+export function deadlineAfter(budgetMs: number): number {
+  return performance.now() + budgetMs;
+}
+
 /** Settles like `work`, or rejects with 504 when the budget runs out first. */
 export function withDeadline<T>(
   work: Promise<T>,

@@ -15,15 +15,22 @@ import {
   type RequestInstrumentation,
   type RequestScope,
 } from "../telemetry/instrumentation.js";
-import { requestBudgetMs, withDeadline } from "./deadline.js";
+import { deadlineAfter, requestBudgetMs, withDeadline } from "./deadline.js";
 import type { InFlightGate } from "./in-flight.js";
 import { encodeError, encodeOutcome, type Reply } from "./reply-codec.js";
 import { ReplyQueue } from "./reply-queue.js";
 import { isSafeReplySubject } from "./reply-subject.js";
 import { decodeRequest, type WireMode } from "./request-codec.js";
 
-/** Runs a validated invocation; the worker wires this to the binding's Redis. */
-export type InvocationRunner = (invocation: Invocation) => Promise<Outcome>;
+/**
+ * Runs a validated invocation; the worker wires this to the binding's Redis.
+ * `deadline` (transport/deadline.ts `deadlineAfter`) is when the caller stops
+ * waiting: Redis retries end there rather than go on after the 504.
+ */
+export type InvocationRunner = (
+  invocation: Invocation,
+  deadline: number | undefined,
+) => Promise<Outcome>;
 
 /** Told about every answered request (discovery stats, later metrics). */
 export interface EndpointObserver {
@@ -169,7 +176,13 @@ export class BindingEndpoint {
         msg.headers?.get("Binding-Timeout"),
         this.limits.requestTimeoutMs,
       );
-      result = await withDeadline(this.run(invocation), budgetMs, this.config.bindingName);
+      // The retry deadline is taken before withDeadline arms its timer, so
+      // no retry starts after the caller got its 504.
+      result = await withDeadline(
+        this.run(invocation, deadlineAfter(budgetMs)),
+        budgetMs,
+        this.config.bindingName,
+      );
     } catch (error) {
       result =
         error instanceof BindingError
