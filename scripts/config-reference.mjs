@@ -46,7 +46,7 @@ export const BINDING_FIELD_DOCS = {
   redisMaxRetries: {
     type: "integer",
     meaning:
-      "Extra attempts for failures that may pass (connection refused, `LOADING`, `READONLY`, ...); an `increment` is retried only when it surely never reached Redis. Retries stop at the request's deadline (`REQUEST_TIMEOUT`): none is started, or waited for, that would end after it; the last failure is answered instead. `-1`: none.",
+      "Extra attempts for failures that may pass (connection refused, `LOADING`, `READONLY`, ...); an `increment` is retried only when it surely never reached Redis. Retries stop at the request's deadline (`REQUEST_TIMEOUT`): none is started, or waited for, that would end after it; the caller gets 504 at the deadline, naming the failure being retried. `-1`: none.",
   },
   redisMinRetryInterval: {
     type: "duration",
@@ -186,7 +186,7 @@ export const ENVIRONMENT_DOCS = [
     name: "REQUEST_TIMEOUT",
     setting: "requestTimeoutMs",
     meaning:
-      "A request's deadline, retries included (504 after it); callers may shorten it with `Binding-Timeout`. Redis retries stop there: none starts after it, nor a backoff that would end past it (the last failure is answered instead), so no retry writes after the caller was answered.",
+      "A request's deadline, retries included (504 after it); callers may shorten it with `Binding-Timeout`. Redis retries stop there: none starts after it, nor a backoff that would end past it, so no retry writes after the caller was answered.",
   },
   {
     name: "SHUTDOWN_GRACE",

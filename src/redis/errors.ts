@@ -6,10 +6,14 @@ import {
   ValueConflictError,
 } from "../errors.js";
 import { classifyFailure } from "./failure.js";
+import { RetriesOutOfTime } from "./retry.js";
 
 /** Turns what ioredis threw into the error the caller will see. */
 export function toBindingError(error: unknown, bindingName: string): BindingError {
   const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof RetriesOutOfTime) {
+    return new BindingTimeoutError(`binding ${bindingName}: ${message}`, { cause: error });
+  }
   switch (classifyFailure(error).kind) {
     case "conflict":
       return new ValueConflictError(message, { cause: error });

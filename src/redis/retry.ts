@@ -23,6 +23,20 @@ export function backoffMs(policy: RetryPolicy, retry: number): number {
 }
 
 /**
+ * The request's deadline came before Redis could be reached again: a timeout
+ * (504) for the caller, carrying the failure that was being retried.
+ */
+export class RetriesOutOfTime extends Error {
+  override readonly name = "RetriesOutOfTime";
+  constructor(readonly lastFailure: unknown) {
+    super(
+      `deadline passed while retrying: ${lastFailure instanceof Error ? lastFailure.message : String(lastFailure)}`,
+      { cause: lastFailure },
+    );
+  }
+}
+
+/**
  * Told about every attempt, so traces can show each one and metrics can count
  * retries without this room importing any telemetry (the worker passes one in).
  */
@@ -42,10 +56,11 @@ export interface AttemptObserver {
  * `performance.now()` clock (transport/deadline.ts `deadlineAfter`); without
  * one, only the policy bounds the retries. No retry starts once it has passed,
  * nor after a backoff that would end past it: by then the caller has its 504,
- * and a write landing later would contradict it. The last failure is thrown
- * instead, so a caller still waiting hears the real cause (Redis unreachable)
- * rather than a timeout. The clock is read on failures only, never on the
- * successful first attempt.
+ * and a write landing later would contradict it. The loop then waits out what
+ * is left of the budget and throws RetriesOutOfTime, so the caller hears what
+ * the contract promises when retries outlast the deadline (504, at the
+ * deadline) and the message names the failure that kept Redis out of reach.
+ * The clock is read on failures only, never on the successful first attempt.
  */
 export async function withRetries<T>(
   policy: RetryPolicy,
@@ -64,7 +79,11 @@ export async function withRetries<T>(
       if (!idempotent && !failure.notExecuted) throw error;
       const wait = backoffMs(policy, retry + 1);
       // A retry that would start at or after the deadline is one nobody waits for.
-      if (deadline !== undefined && performance.now() + wait >= deadline) throw error;
+      if (deadline !== undefined && performance.now() + wait >= deadline) {
+        const left = deadline - performance.now();
+        if (left > 0) await sleep(left);
+        throw new RetriesOutOfTime(error);
+      }
       observer?.retrying(retry, error, wait);
       if (wait > 0) await sleep(wait);
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { toBindingError } from "../../src/redis/errors.js";
 import { classifyFailure } from "../../src/redis/failure.js";
-import { backoffMs, withRetries } from "../../src/redis/retry.js";
+import { backoffMs, RetriesOutOfTime, withRetries } from "../../src/redis/retry.js";
 
 describe("classifyFailure", () => {
   it("sees value conflicts", () => {
@@ -43,6 +43,14 @@ describe("toBindingError", () => {
     expect(toBindingError(new Error("WRONGTYPE x"), "cache").status).toBe(409);
     expect(toBindingError(new Error("connect ECONNREFUSED"), "cache").status).toBe(503);
     expect(toBindingError(new Error("Command timed out"), "cache").status).toBe(504);
+    const outOfTime = toBindingError(
+      new RetriesOutOfTime(new Error("connect ECONNREFUSED")),
+      "cache",
+    );
+    expect(outOfTime.status).toBe(504);
+    expect(outOfTime.message).toBe(
+      "binding cache: deadline passed while retrying: connect ECONNREFUSED",
+    );
     const other = toBindingError(new Error("NOPERM no"), "cache");
     expect(other.status).toBe(500);
     expect(other.message).toBe("error invoking output binding cache: NOPERM no");

@@ -1,11 +1,16 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Invocation } from "../../src/binding/invocation.js";
 import { execute } from "../../src/binding/operations.js";
-import { BindingUnavailableError } from "../../src/errors.js";
+import { BindingTimeoutError, BindingUnavailableError } from "../../src/errors.js";
 import { classifyFailure } from "../../src/redis/failure.js";
 import { IdempotentExecutor } from "../../src/redis/idempotent.js";
 import { IoredisPort } from "../../src/redis/port.js";
-import { type AttemptObserver, type RetryPolicy, withRetries } from "../../src/redis/retry.js";
+import {
+  type AttemptObserver,
+  RetriesOutOfTime,
+  type RetryPolicy,
+  withRetries,
+} from "../../src/redis/retry.js";
 import type { ScriptedClient } from "../../src/redis/scripts.js";
 
 describe("failures ioredis reports while topologies change", () => {
@@ -121,7 +126,7 @@ describe("retries end at the request's deadline", () => {
     return { seen, observer };
   };
 
-  it("starts no retry once the deadline has passed, and throws the last failure", async () => {
+  it("starts no retry once the deadline has passed: a timeout naming the last failure", async () => {
     fakeClock(1000);
     const { seen, observer } = counting();
     const failing = () => {
@@ -137,12 +142,12 @@ describe("retries end at the request's deadline", () => {
         observer,
         1250,
       ),
-    ).rejects.toThrow("connect ECONNREFUSED (attempt 3)");
+    ).rejects.toThrow(new RetriesOutOfTime(new Error("connect ECONNREFUSED (attempt 3)")).message);
     // Attempts at 1000, 1100 and 1200; the third fails at 1300, past the deadline of 1250.
     expect(seen).toEqual({ sent: 3, retried: 2 });
   });
 
-  it("starts no backoff that would end past the deadline: the real failure at once", async () => {
+  it("starts no backoff that would end past the deadline: waits out the budget, then times out", async () => {
     fakeClock(0);
     let slept: (waitMs: number) => void = () => {};
     const sleeping = new Promise<string>((resolve) => {
@@ -159,13 +164,14 @@ describe("retries end at the request's deadline", () => {
         },
         // The loop announces a retry just before it sleeps.
         { attempt: (_retry, run) => run(), retrying: (_retry, _error, waitMs) => slept(waitMs) },
-        // 10 s left: a 60 s backoff would end long after the caller gave up.
-        10_000,
+        // 200 ms left (the fake clock stands still): a 60 s backoff would end
+        // long after the caller gave up, so the loop only waits out those 200 ms.
+        200,
       ).catch((error: unknown) => error),
       sleeping,
     ]);
-    expect(outcome).toBeInstanceOf(Error);
-    expect((outcome as Error).message).toBe(NOT_SENT);
+    expect(outcome).toBeInstanceOf(RetriesOutOfTime);
+    expect((outcome as RetriesOutOfTime).lastFailure).toEqual(new Error(NOT_SENT));
     expect(sent).toBe(1);
   });
 
@@ -178,7 +184,9 @@ describe("retries end at the request's deadline", () => {
     };
     // min = max: every wait is exactly 1 ms.
     const policy = { maxRetries: 3, minBackoffMs: 1, maxBackoffMs: 1 };
-    await expect(withRetries(policy, true, failing, observer, 1)).rejects.toThrow(NOT_SENT);
+    await expect(withRetries(policy, true, failing, observer, 1)).rejects.toBeInstanceOf(
+      RetriesOutOfTime,
+    );
     expect(seen).toEqual({ sent: 1, retried: 0 });
   });
 
@@ -254,14 +262,14 @@ describe("the deadline reaches the retry loop from the port and the durable exec
     invocation("increment"),
   ];
 
-  it("plain requests: one attempt when the deadline has passed, all retries without one", async () => {
+  it("plain requests: one attempt and a 504 when the deadline has passed, all retries without one", async () => {
     for (const request of operations) {
       const what = `${request.operation}${request.deleteAfterRead ? " (delete)" : ""}`;
       const { calls, source } = unreachableClient();
       const port = new IoredisPort("cache", source, policy);
       const passed = performance.now() - 1;
       await expect(execute(port, request, passed), what).rejects.toBeInstanceOf(
-        BindingUnavailableError,
+        BindingTimeoutError,
       );
       expect(calls.length, what).toBe(1);
       calls.length = 0;
@@ -279,7 +287,7 @@ describe("the deadline reaches the retry loop from the port and the durable exec
       const once = new IdempotentExecutor("cache", source, policy, 60_000);
       const passed = performance.now() - 1;
       await expect(once.execute(request, "id-1", passed), what).rejects.toBeInstanceOf(
-        BindingUnavailableError,
+        BindingTimeoutError,
       );
       expect(calls.length, what).toBe(1);
       calls.length = 0;
