@@ -130,6 +130,7 @@ export class Worker {
             settings: binding.settings,
             runner: (recordTtlMs: number) => binding.onceRunner(recordTtlMs),
             log: log.child({ binding: binding.settings.name }),
+            instrumentation: (intake) => telemetry.durableRequests(binding.settings, intake),
           })),
         )
       : undefined;

@@ -18,7 +18,10 @@ import {
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
 } from "@opentelemetry/semantic-conventions";
+import type { Invocation } from "../binding/invocation.js";
 import type { RedisPort } from "../binding/redis-port.js";
+import { recordKey } from "../redis/idempotent-key.js";
+import type { OnceRunner } from "../transport/durable/intake.js";
 import type { RedisInstrumentation } from "./instrumentation.js";
 import type { BindingMetrics } from "./metrics.js";
 import { ATTR_BINDING_REDIS_ATTEMPT } from "./semconv.js";
@@ -111,6 +114,73 @@ export class RedisTracing implements RedisInstrumentation {
   retrying(): void {
     this.metrics.retried();
   }
+
+  /**
+   * The durable intake's at-most-once runner, each call a CLIENT span under
+   * the delivery's span while that records. The runner (redis/idempotent.ts)
+   * reports no single attempts, so one span covers a call and any retries
+   * inside it: no `binding.redis.attempt`. Its failure is the last attempt's
+   * Redis error, as on an attempt span.
+   */
+  onceRunner(inner: OnceRunner, bindingName: string): OnceRunner {
+    // Every argument is passed on as it is, whatever the runner takes.
+    return (...args: Parameters<OnceRunner>) => {
+      const active = context.active();
+      if (trace.getSpan(active)?.isRecording() !== true) return inner(...args);
+      const [invocation, requestId] = args;
+      const command = onceCommand(invocation, recordKey(bindingName, invocation.key, requestId));
+      const span = this.tracer.startSpan(
+        command.name,
+        { kind: SpanKind.CLIENT, attributes: this.targetAttributes },
+        active,
+      );
+      span.setAttribute(ATTR_DB_OPERATION_NAME, command.name);
+      span.setAttribute(ATTR_DB_QUERY_TEXT, command.text);
+      let pending: ReturnType<OnceRunner>;
+      try {
+        pending = inner(...args);
+      } catch (error) {
+        failed(span, redisCause(error));
+        throw error;
+      }
+      return pending.then(
+        (result) => {
+          span.end();
+          return result;
+        },
+        (error: unknown) => {
+          failed(span, redisCause(error));
+          throw error;
+        },
+      );
+    };
+  }
+}
+
+/**
+ * What a durable invocation sends: one Lua script (EVALSHA, numkeys 2: the
+ * data key and its applied-record key) for everything but a plain `get`,
+ * which is a GET. Values and the script's sha are `?`.
+ */
+function onceCommand(invocation: Invocation, record: string): CommandInfo {
+  const keys = `${invocation.key} ${record}`;
+  switch (invocation.operation) {
+    case "create": // record TTL, value, value TTL
+      return { name: "EVALSHA", text: `EVALSHA ? 2 ${keys} ? ? ?` };
+    case "increment": // record TTL, value TTL
+      return { name: "EVALSHA", text: `EVALSHA ? 2 ${keys} ? ?` };
+    case "delete": // record TTL
+      return { name: "EVALSHA", text: `EVALSHA ? 2 ${keys} ?` };
+    case "get":
+      return invocation.deleteAfterRead
+        ? { name: "EVALSHA", text: `EVALSHA ? 2 ${keys} ?` }
+        : { name: "GET", text: `GET ${invocation.key}` };
+  }
+}
+
+/** The runner's failures are BindingErrors; the Redis error they came from is the span's. */
+function redisCause(error: unknown): unknown {
+  return error instanceof Error && error.cause instanceof Error ? error.cause : error;
 }
 
 function failed(span: Span, error: unknown): void {

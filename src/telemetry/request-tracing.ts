@@ -43,7 +43,8 @@ export interface EndpointDescription {
  *
  * Cheap when nothing records: the attributes known up front are one frozen
  * object shared by every request (samplers get to see them), and the rest are
- * only set on spans that record.
+ * only set on spans that record. The functions after it are shared with the
+ * durable intake's spans (delivery-tracing.ts).
  */
 export class RequestTracing implements RequestInstrumentation {
   private readonly spanName: string;
@@ -55,21 +56,15 @@ export class RequestTracing implements RequestInstrumentation {
     endpoint: EndpointDescription,
   ) {
     this.spanName = `process ${endpoint.subject}`;
-    this.startAttributes = Object.freeze({
-      [ATTR_MESSAGING_SYSTEM]: "nats",
-      [ATTR_MESSAGING_DESTINATION_NAME]: endpoint.subject,
-      [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: endpoint.queueGroup,
-      [ATTR_MESSAGING_OPERATION_NAME]: "process",
-      [ATTR_MESSAGING_OPERATION_TYPE]: "process",
-      [ATTR_BINDING_NAME]: endpoint.bindingName,
-    });
+    this.startAttributes = consumerStartAttributes(
+      endpoint.subject,
+      endpoint.queueGroup,
+      endpoint.bindingName,
+    );
   }
 
   begin(headers: HeaderCarrier | undefined, bodyBytes: number): RequestScope {
-    const parent =
-      headers === undefined
-        ? ROOT_CONTEXT
-        : propagation.extract(ROOT_CONTEXT, headers, HEADER_GETTER);
+    const parent = callerContext(headers);
     const span = this.tracer.startSpan(
       this.spanName,
       { kind: SpanKind.CONSUMER, attributes: this.startAttributes },
@@ -78,16 +73,69 @@ export class RequestTracing implements RequestInstrumentation {
     const recording = span.isRecording();
     if (recording) span.setAttribute(ATTR_MESSAGING_MESSAGE_BODY_SIZE, bodyBytes);
     this.metrics.started();
-    // Entering a context costs an AsyncLocalStorage switch per request. It is
-    // worth it only when there is a trace to carry: a span we record, or the
-    // caller's own trace id for the log lines. An unsampled root trace that
-    // nobody will ever see runs without one.
-    const carry =
-      recording ||
-      (parent !== ROOT_CONTEXT &&
-        isSpanContextValid(trace.getSpanContext(parent) ?? INVALID_SPAN_CONTEXT));
-    return new TracedRequest(span, carry ? trace.setSpan(parent, span) : undefined, this.metrics);
+    return new TracedRequest(span, contextToCarry(parent, span, recording), this.metrics);
   }
+}
+
+/**
+ * What a CONSUMER span starts with, known before any message arrives: one
+ * frozen object per endpoint (or durable intake), shared by all its spans.
+ */
+export function consumerStartAttributes(
+  subject: string,
+  consumerGroup: string,
+  bindingName: string,
+): Attributes {
+  return Object.freeze({
+    [ATTR_MESSAGING_SYSTEM]: "nats",
+    [ATTR_MESSAGING_DESTINATION_NAME]: subject,
+    [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: consumerGroup,
+    [ATTR_MESSAGING_OPERATION_NAME]: "process",
+    [ATTR_MESSAGING_OPERATION_TYPE]: "process",
+    [ATTR_BINDING_NAME]: bindingName,
+  });
+}
+
+/** The caller's trace context from the message headers; ROOT_CONTEXT (a new trace) without one. */
+export function callerContext(headers: HeaderCarrier | undefined): Context {
+  return headers === undefined
+    ? ROOT_CONTEXT
+    : propagation.extract(ROOT_CONTEXT, headers, HEADER_GETTER);
+}
+
+/**
+ * The context to run a message's work in, or undefined to run it as it is.
+ * Entering a context costs an AsyncLocalStorage switch per message. It is
+ * worth it only when there is a trace to carry: a span we record, or the
+ * caller's own trace id for the log lines. An unsampled root trace that
+ * nobody will ever see runs without one.
+ */
+export function contextToCarry(
+  parent: Context,
+  span: Span,
+  recording: boolean,
+): Context | undefined {
+  const carry =
+    recording ||
+    (parent !== ROOT_CONTEXT &&
+      isSpanContextValid(trace.getSpanContext(parent) ?? INVALID_SPAN_CONTEXT));
+  return carry ? trace.setSpan(parent, span) : undefined;
+}
+
+/** The reply's code on a recording span; an error reply also marks the span failed. */
+export function recordReply(span: Span, error: BindingError | undefined): void {
+  span.setAttribute(ATTR_BINDING_REPLY_CODE, error === undefined ? 200 : error.status);
+  if (error !== undefined) recordFailure(span, error);
+}
+
+/**
+ * Marks a recording span failed, whoever was at fault: it stands out, and
+ * says which error in a low-cardinality field.
+ */
+export function recordFailure(span: Span, error: BindingError): void {
+  span.setAttribute(ATTR_ERROR_TYPE, error.code);
+  span.recordException(error);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
 }
 
 class TracedRequest implements RequestScope {
@@ -114,16 +162,7 @@ class TracedRequest implements RequestScope {
     const code = error === undefined ? 200 : error.status;
     this.metrics.finished(this.operation, code, (performance.now() - this.startedAt) / 1000);
     const span = this.span;
-    if (span.isRecording()) {
-      span.setAttribute(ATTR_BINDING_REPLY_CODE, code);
-      if (error !== undefined) {
-        // The caller got an error reply, whoever was at fault: mark the span
-        // so it stands out, and say which error in a low-cardinality field.
-        span.setAttribute(ATTR_ERROR_TYPE, error.code);
-        span.recordException(error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-      }
-    }
+    if (span.isRecording()) recordReply(span, error);
     span.end();
   }
 }

@@ -4,8 +4,13 @@ import type { IMetricReader } from "@opentelemetry/sdk-metrics";
 import type { RedisBindingSettings } from "../config/settings.js";
 import type { DurableObserver } from "../transport/durable/observer.js";
 import { VERSION } from "../version.js";
+import { DeliveryTracing } from "./delivery-tracing.js";
 import { DurableMetrics } from "./durable-metrics.js";
-import type { RequestInstrumentation } from "./instrumentation.js";
+import type {
+  DurableInstrumentation,
+  DurableIntakeDescription,
+  RequestInstrumentation,
+} from "./instrumentation.js";
 import { WorkerMetrics } from "./metrics.js";
 import { type RedisTarget, RedisTracing } from "./redis-tracing.js";
 import { type EndpointDescription, RequestTracing } from "./request-tracing.js";
@@ -49,6 +54,17 @@ export class Telemetry {
       this.metrics.binding(settings.name),
       redisTarget(settings),
     );
+  }
+
+  /**
+   * Spans for one binding's durable deliveries, with its Redis calls (through
+   * the at-most-once runner) as their children.
+   */
+  durableRequests(
+    settings: RedisBindingSettings,
+    intake: DurableIntakeDescription,
+  ): DurableInstrumentation {
+    return new DeliveryTracing(this.tracer, intake, this.redis(settings));
   }
 
   /** Counts the durable intake's deliveries and redeliveries. */

@@ -10,6 +10,11 @@ import {
   MalformedRequestError,
   PayloadTooLargeError,
 } from "../../errors.js";
+import {
+  type DeliveryScope,
+  type DurableInstrumentation,
+  NO_DURABLE_INSTRUMENTATION,
+} from "../../telemetry/instrumentation.js";
 import { requestBudgetMs, withDeadline } from "../deadline.js";
 import type { InFlightGate } from "../in-flight.js";
 import { encodeError, encodeOutcome, type Reply } from "../reply-codec.js";
@@ -56,6 +61,11 @@ export interface DurableIntakeDeps {
   readonly log: Logger;
   /** Re-creates the stream and consumer after they went missing. */
   readonly reensure: () => Promise<void>;
+  /**
+   * A span per delivery; `run` is its runner() already, so Redis calls join
+   * the delivery's span. None when omitted.
+   */
+  readonly instrumentation?: DurableInstrumentation;
 }
 
 /** Most messages asked for in one pull; never more than the gate has room for. */
@@ -80,8 +90,11 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export class DurableIntake {
   private stopping = false;
   private loopDone: Promise<void> | undefined;
-  /** Taken and not yet settled; progress-acked so only a silent worker loses them. */
-  private readonly held = new Set<JsMsg>();
+  /**
+   * Taken and not yet settled, each with its delivery's trace scope;
+   * progress-acked so only a silent worker loses them.
+   */
+  private readonly held = new Map<JsMsg, DeliveryScope>();
   private heartbeat: NodeJS.Timeout | undefined;
   private lastProblem = "";
 
@@ -126,7 +139,7 @@ export class DurableIntake {
 
   /** The grace period is over: hand back whatever is still held so another worker takes it now. */
   releaseHeld(): void {
-    for (const msg of [...this.held]) this.release(msg, process.hrtime.bigint());
+    for (const [msg, scope] of [...this.held]) this.release(msg, process.hrtime.bigint(), scope);
     this.stopHeartbeat();
   }
 
@@ -164,26 +177,44 @@ export class DurableIntake {
 
   private async take(msg: JsMsg): Promise<void> {
     const takenAt = process.hrtime.bigint();
-    this.held.add(msg);
+    const scope = this.traceDelivery(msg);
+    this.held.set(msg, scope);
     const lastChance = msg.info.deliveryCount >= this.config.plan.maxDeliver;
     for (;;) {
       // Handed back by releaseHeld() while it waited for a slot.
       if (!this.held.has(msg)) return;
       if (this.stopping && !lastChance) {
-        this.release(msg, takenAt);
+        this.release(msg, takenAt, scope);
         return;
       }
       if (this.deps.gate.tryAcquire()) break;
       await sleep(SLOT_POLL_MS);
     }
-    void this.process(msg, takenAt).finally(() => {
-      this.deps.gate.release();
-      this.held.delete(msg);
-      if (this.stopping && this.held.size === 0) this.stopHeartbeat();
+    // In the delivery's trace context from here on, awaited or not: its Redis
+    // calls and log lines join its span.
+    void scope
+      .run(() => this.process(msg, takenAt, scope))
+      .finally(() => {
+        this.deps.gate.release();
+        this.held.delete(msg);
+        if (this.stopping && this.held.size === 0) this.stopHeartbeat();
+      });
+  }
+
+  /** Starts the delivery's span, under the trace context its request was published with. */
+  private traceDelivery(msg: JsMsg): DeliveryScope {
+    const instrumentation = this.deps.instrumentation ?? NO_DURABLE_INSTRUMENTATION;
+    const headers = headersOf(msg);
+    const messageId = headers?.get(MSG_ID_HEADER);
+    return instrumentation.begin(headers, msg.data.length, {
+      subject: msg.subject,
+      deliveryCount: msg.info.deliveryCount,
+      messageId: messageId !== undefined && messageId !== "" ? messageId : undefined,
+      streamSequence: msg.seq,
     });
   }
 
-  private async process(msg: JsMsg, takenAt: bigint): Promise<void> {
+  private async process(msg: JsMsg, takenAt: bigint, scope: DeliveryScope): Promise<void> {
     const { bindingName, maxRequestBytes, requestTimeoutMs } = this.config;
     let mode: WireMode = "json";
     let result: OnceResult | BindingError;
@@ -200,6 +231,7 @@ export class DurableIntake {
       const decoded = decodeRequest(msg.data, msg.headers);
       mode = decoded.mode;
       const invocation = toInvocation(decoded.envelope);
+      scope.decoded(invocation.operation);
       const budgetMs = requestBudgetMs(msg.headers?.get("Binding-Timeout"), requestTimeoutMs);
       result = await withDeadline(
         this.deps.run(invocation, this.requestId(msg)),
@@ -213,7 +245,7 @@ export class DurableIntake {
     if (this.deps.hooks.crashAfterApply && !(result instanceof BindingError) && !result.replayed) {
       crashNow();
     }
-    await this.settle(msg, result, mode, takenAt);
+    await this.settle(msg, result, mode, takenAt, scope);
   }
 
   private requestId(msg: JsMsg): string {
@@ -226,8 +258,9 @@ export class DurableIntake {
     result: OnceResult | BindingError,
     mode: WireMode,
     takenAt: bigint,
+    scope: DeliveryScope,
   ): Promise<void> {
-    // Handed back after the grace period: its next delivery answers.
+    // Handed back after the grace period (its span ended there): its next delivery answers.
     if (!this.held.has(msg)) return;
     const error = result instanceof BindingError ? result : undefined;
     const deliveryCount = msg.info.deliveryCount;
@@ -252,14 +285,20 @@ export class DurableIntake {
         break;
     }
     this.logDecision(action, deliveryCount, error, result);
+    const replayed = !(result instanceof BindingError) && result.replayed;
     this.deps.observer.deliveryHandled({
       binding: this.config.bindingName,
       action,
       deliveryCount,
-      replayed: !(result instanceof BindingError) && result.replayed,
+      replayed,
       durationNs: Number(process.hrtime.bigint() - takenAt),
       error,
     });
+    scope.settled(
+      decision.action === "retry"
+        ? { action, error, replayed, retryDelayMs: decision.delayMs }
+        : { action, error, replayed },
+    );
   }
 
   private reply(msg: JsMsg, result: OnceResult | BindingError, mode: WireMode): void {
@@ -299,9 +338,10 @@ export class DurableIntake {
     if (fate === "lost") this.deps.log.error("could not publish a dead letter");
   }
 
-  private release(msg: JsMsg, takenAt: bigint): void {
+  private release(msg: JsMsg, takenAt: bigint, scope: DeliveryScope): void {
     this.held.delete(msg);
     settleWith(() => msg.nak());
+    scope.settled({ action: "release", error: undefined, replayed: false });
     this.deps.observer.deliveryHandled({
       binding: this.config.bindingName,
       action: "release",
@@ -313,7 +353,7 @@ export class DurableIntake {
   }
 
   private progress(): void {
-    for (const msg of this.held) settleWith(() => msg.working());
+    for (const msg of this.held.keys()) settleWith(() => msg.working());
   }
 
   private stopHeartbeat(): void {

@@ -1,6 +1,10 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import type {
+  DurableInstrumentation,
+  DurableIntakeDescription,
+} from "../../telemetry/instrumentation.js";
 import type { InFlightGate } from "../in-flight.js";
 import { AbandonedWatcher } from "./abandoned.js";
 import { DeadLetterPublisher } from "./dead-letter.js";
@@ -23,6 +27,8 @@ export interface DurableBindingSpec {
   /** Builds the Redis side once the plan says how long applied-records must live. */
   readonly runner: (recordTtlMs: number) => OnceRunner;
   readonly log: Logger;
+  /** Spans for the binding's deliveries and their Redis calls (telemetry); none when omitted. */
+  readonly instrumentation?: (intake: DurableIntakeDescription) => DurableInstrumentation;
 }
 
 export interface DurableServiceOptions {
@@ -140,6 +146,13 @@ export class DurableService {
       );
       return undefined;
     }
+    const instrumentation = binding.instrumentation?.({
+      bindingName: binding.name,
+      subject,
+      stream,
+      consumer: spec.name,
+    });
+    const run = binding.runner(plan.recordTtlMs);
     binding.log.info(
       {
         subject,
@@ -168,11 +181,12 @@ export class DurableService {
         nc: options.nc,
         js: shared.js,
         deadLetters: shared.deadLetters,
-        run: binding.runner(plan.recordTtlMs),
+        run: instrumentation?.runner(run) ?? run,
         gate: options.gate,
         observer: shared.observer,
         hooks: shared.hooks,
         log: binding.log,
+        instrumentation,
         reensure: async () => {
           await ensureStream(jsm, stream, shared.captured);
           await ensureConsumer(jsm, spec);
