@@ -35,7 +35,7 @@ export class BindingRuntime implements EndpointObserver {
     log: Logger,
     options: BindingRuntimeOptions = {},
     /** Spans per Redis attempt and retry counts; none in tests that build a runtime alone. */
-    instrumentation?: RedisInstrumentation,
+    private readonly instrumentation?: RedisInstrumentation,
   ) {
     // Connection events are logged by RedisConnections (rate-limited, TLS and
     // auth failures named as such).
@@ -67,6 +67,7 @@ export class BindingRuntime implements EndpointObserver {
       this.connections,
       retryPolicy(this.settings),
       recordTtlMs,
+      this.instrumentation,
     );
     return (invocation: Invocation, requestId: string, deadline?: number) =>
       executor.execute(invocation, requestId, deadline);

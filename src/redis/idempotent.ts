@@ -4,7 +4,7 @@ import { toBindingError } from "./errors.js";
 import { recordKey } from "./idempotent-key.js";
 import { defineOnceScripts, type OnceClient, type OnceReply } from "./idempotent-scripts.js";
 import type { ClientSource } from "./port.js";
-import { type RetryPolicy, withRetries } from "./retry.js";
+import { type AttemptObserver, type RetryPolicy, withRetries } from "./retry.js";
 
 /** An outcome, and whether it was recorded by an earlier delivery rather than applied now. */
 export interface OnceResult {
@@ -40,6 +40,8 @@ export class IdempotentExecutor {
     private readonly retry: RetryPolicy,
     /** How long records live; longer than any request can still be delivered again. */
     private readonly recordTtlMs: number,
+    /** Traces and counts attempts, as for the plain port; optional so it works without telemetry. */
+    private readonly attempts?: AttemptObserver,
   ) {}
 
   async execute(invocation: Invocation, requestId: string, deadline?: number): Promise<OnceResult> {
@@ -79,7 +81,7 @@ export class IdempotentExecutor {
 
   private async run<T>(command: () => Promise<T>, deadline: number | undefined): Promise<T> {
     try {
-      return await withRetries(this.retry, true, command, undefined, deadline);
+      return await withRetries(this.retry, true, command, this.attempts, deadline);
     } catch (error) {
       throw toBindingError(error, this.bindingName);
     }

@@ -116,11 +116,9 @@ export class RedisTracing implements RedisInstrumentation {
   }
 
   /**
-   * The durable intake's at-most-once runner, each call a CLIENT span under
-   * the delivery's span while that records. The runner (redis/idempotent.ts)
-   * reports no single attempts, so one span covers a call and any retries
-   * inside it: no `binding.redis.attempt`. Its failure is the last attempt's
-   * Redis error, as on an attempt span.
+   * The durable intake's at-most-once runner, naming the command each call
+   * sends while the delivery's span records, so that attempt() gives every
+   * attempt its CLIENT span, retries included, as on the direct path.
    */
   onceRunner(inner: OnceRunner, bindingName: string): OnceRunner {
     // Every argument is passed on as it is, whatever the runner takes.
@@ -129,30 +127,7 @@ export class RedisTracing implements RedisInstrumentation {
       if (trace.getSpan(active)?.isRecording() !== true) return inner(...args);
       const [invocation, requestId] = args;
       const command = onceCommand(invocation, recordKey(bindingName, invocation.key, requestId));
-      const span = this.tracer.startSpan(
-        command.name,
-        { kind: SpanKind.CLIENT, attributes: this.targetAttributes },
-        active,
-      );
-      span.setAttribute(ATTR_DB_OPERATION_NAME, command.name);
-      span.setAttribute(ATTR_DB_QUERY_TEXT, command.text);
-      let pending: ReturnType<OnceRunner>;
-      try {
-        pending = inner(...args);
-      } catch (error) {
-        failed(span, redisCause(error));
-        throw error;
-      }
-      return pending.then(
-        (result) => {
-          span.end();
-          return result;
-        },
-        (error: unknown) => {
-          failed(span, redisCause(error));
-          throw error;
-        },
-      );
+      return context.with(active.setValue(COMMAND, command), () => inner(...args));
     };
   }
 }
@@ -176,11 +151,6 @@ function onceCommand(invocation: Invocation, record: string): CommandInfo {
         ? { name: "EVALSHA", text: `EVALSHA ? 2 ${keys} ?` }
         : { name: "GET", text: `GET ${invocation.key}` };
   }
-}
-
-/** The runner's failures are BindingErrors; the Redis error they came from is the span's. */
-function redisCause(error: unknown): unknown {
-  return error instanceof Error && error.cause instanceof Error ? error.cause : error;
 }
 
 function failed(span: Span, error: unknown): void {

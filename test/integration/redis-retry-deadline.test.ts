@@ -1,11 +1,12 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { durableRequest } from "../../src/transport/durable/request.js";
 import type { NatsServer } from "../harness/nats.js";
 import { getFreePort } from "../harness/ports.js";
 import type { RedisServer } from "../harness/redis.js";
 import { natsServer, redisServer } from "../harness/servers.js";
-import { request } from "../support/requests.js";
+import { readReply, request } from "../support/requests.js";
 import { redisComponent, startTestWorker, type TestWorker } from "../support/worker.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -30,7 +31,7 @@ describe("Redis retries stop at the request's deadline", () => {
 
   beforeAll(async () => {
     [nats, redis] = await Promise.all([
-      natsServer(),
+      natsServer({ jetstream: true }),
       redisServer({ args: ["--appendonly", "no"] }),
     ]);
     httpPort = await getFreePort();
@@ -42,6 +43,8 @@ describe("Redis retries stop at the request's deadline", () => {
           redisMaxRetries: String(RETRIES),
           redisMinRetryInterval: `${BACKOFF_MS}ms`,
           redisMaxRetryInterval: `${BACKOFF_MS}ms`,
+          // Durable requests: the first failure is final (no redelivery).
+          redeliverInterval: "0",
         }),
       ],
       // The binding's own budget is long: only the caller's Binding-Timeout cuts it short.
@@ -112,6 +115,38 @@ describe("Redis retries stop at the request's deadline", () => {
     );
     expect(again.status).toBe(200);
     expect(await direct.get("late")).toBe('"in time"');
+  }, 90_000);
+
+  it("so do a durable request's, whose retries are counted like direct ones", async () => {
+    await waitFor(
+      () => worker.logs.some((line) => line.msg === "durable intake pulling"),
+      20_000,
+      "the durable intake to pull",
+    );
+    await redis.stop();
+    await waitFor(() => !redisReady(), 15_000, "the worker to see Redis down");
+    const retriesBefore = await retriesCounted();
+
+    const reply = readReply(
+      await durableRequest(
+        nc,
+        "bindings.durable.doomed",
+        JSON.stringify({ operation: "create", metadata: { key: "late-durable" }, data: "x" }),
+        { timeoutMs: 15_000, headers: { "Binding-Timeout": `${BINDING_TIMEOUT_MS}ms` } },
+      ),
+    );
+    expect(reply.status).toBe(504);
+    const retriesAtReply = (await retriesCounted()) - retriesBefore;
+
+    await redis.start();
+    await waitFor(redisReady, 20_000, "the worker to reconnect to Redis");
+    await sleep(10 * BACKOFF_MS);
+
+    expect(await direct.get("late-durable")).toBeNull();
+    // The delivery retried (and the retries were counted) within its budget, then stopped.
+    expect(retriesAtReply).toBeGreaterThan(0);
+    expect(retriesAtReply).toBeLessThanOrEqual(BINDING_TIMEOUT_MS / BACKOFF_MS);
+    expect((await retriesCounted()) - retriesBefore).toBe(retriesAtReply);
   }, 90_000);
 });
 

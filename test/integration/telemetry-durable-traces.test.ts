@@ -170,6 +170,8 @@ describe("durable delivery traces", () => {
       "server.port": redis.port,
       // The data key and its applied-record key; every value a `?`.
       "db.query.text": `EVALSHA ? 2 durable-traced rbw:applied:{durable-traced}:cache:${msgId} ? ? ?`,
+      // One span per attempt, numbered as on the direct path.
+      "binding.redis.attempt": 1,
     });
     for (const span of spansOf(traceId)) {
       expect(JSON.stringify(span.attributes)).not.toContain("s3cr3t-durable-value");

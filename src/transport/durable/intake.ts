@@ -15,7 +15,7 @@ import {
   type DurableInstrumentation,
   NO_DURABLE_INSTRUMENTATION,
 } from "../../telemetry/instrumentation.js";
-import { requestBudgetMs, withDeadline } from "../deadline.js";
+import { deadlineAfter, requestBudgetMs, withDeadline } from "../deadline.js";
 import type { InFlightGate } from "../in-flight.js";
 import { encodeError, encodeOutcome, type Reply } from "../reply-codec.js";
 import { decodeRequest, type WireMode } from "../request-codec.js";
@@ -32,7 +32,12 @@ export interface OnceResult {
 }
 
 /** Applies an invocation at most once per request id; the worker wires it to Redis. */
-export type OnceRunner = (invocation: Invocation, requestId: string) => Promise<OnceResult>;
+/** `deadline`: when the delivery's caller stops waiting (transport/deadline.ts); retries end there. */
+export type OnceRunner = (
+  invocation: Invocation,
+  requestId: string,
+  deadline?: number,
+) => Promise<OnceResult>;
 
 export interface DurableIntakeConfig {
   readonly bindingName: string;
@@ -234,7 +239,7 @@ export class DurableIntake {
       scope.decoded(invocation.operation);
       const budgetMs = requestBudgetMs(msg.headers?.get("Binding-Timeout"), requestTimeoutMs);
       result = await withDeadline(
-        this.deps.run(invocation, this.requestId(msg)),
+        this.deps.run(invocation, this.requestId(msg), deadlineAfter(budgetMs)),
         budgetMs,
         bindingName,
       );
