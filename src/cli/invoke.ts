@@ -23,7 +23,8 @@ Options:
   --raw               raw mode without a value, e.g. get --raw > value.bin
   --durable           send through JetStream, so a worker's death does not lose the request
   --msg-id ID         with --durable: the request's Nats-Msg-Id; sending the same ID again
-                      (a retry) is carried out once and answered the same
+                      (a retry) is carried out once and answered the same (within about
+                      10 s of the first send, the retry waits for the stream to take it)
   --timeout D         how long to wait for the reply (default 10s); the worker gets the
                       same deadline. Milliseconds or a duration: 500ms, 5s
   -h, --help          this text

@@ -27,7 +27,10 @@ export interface CallOptions {
   readonly timeout?: number | string;
   /** Send through JetStream so the request survives a worker's death (PROTOCOL section 6). */
   readonly durable?: boolean;
-  /** Durable only: the `Nats-Msg-Id` that de-duplicates retries of the same request. */
+  /**
+   * Durable only: the request's `Nats-Msg-Id`. A retry with the same id is
+   * applied at most once and answered with the first outcome.
+   */
   readonly msgId?: string;
 }
 

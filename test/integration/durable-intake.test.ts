@@ -1,4 +1,10 @@
-import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import {
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
 import {
   connect,
   createInbox,
@@ -12,6 +18,7 @@ import { IdempotentExecutor } from "../../src/redis/idempotent.js";
 import type { ScriptedClient } from "../../src/redis/scripts.js";
 import { DEAD_LETTER_HEADERS } from "../../src/transport/durable/dead-letter.js";
 import { durableRequest } from "../../src/transport/durable/request.js";
+import { DUPLICATE_WINDOW_MS } from "../../src/transport/durable/setup.js";
 import type { NatsServer } from "../harness/nats.js";
 import type { RedisServer } from "../harness/redis.js";
 import { natsServer, redisServer } from "../harness/servers.js";
@@ -37,6 +44,15 @@ describe("durable intake", () => {
     jsm = await jetstreamManager(nc);
     // Where operators keep dead letters: a stream of their own.
     await jsm.streams.add({ name: "dead-letters", subjects: ["bindings.deadletter.>"] });
+    // The intake's stream as an earlier version left it: the server's default
+    // two-minute de-duplication window, which the worker shortens.
+    await jsm.streams.add({
+      name: STREAM,
+      subjects: ["bindings.durable.>"],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: 120_000 * 1_000_000,
+    });
     direct = new Redis({ host: redis.host, port: redis.port, lazyConnect: true });
     direct.on("error", () => undefined);
     const redisHost = `${redis.host}:${redis.port}`;
@@ -129,6 +145,12 @@ describe("durable intake", () => {
     expect(viaDirect.text).toBe(
       (await send("cache", { operation: "get", metadata: { key: "d1" } })).text,
     );
+  });
+
+  it("keeps the stream's de-duplication window short, so a retried msg id is stored and answered", async () => {
+    const { config } = await jsm.streams.info(STREAM);
+    expect(config.duplicate_window).toBe(DUPLICATE_WINDOW_MS * 1_000_000);
+    expect(DUPLICATE_WINDOW_MS).toBeLessThanOrEqual(10_000);
   });
 
   it("processes and acknowledges a request without Binding-Reply-To, answering nobody", async () => {

@@ -36,7 +36,7 @@ export interface DurableSettings {
  * dead-lettered). The seed's default processing timeout.
  */
 const ACK_WAIT_WITHOUT_REDELIVERY_MS = 15_000;
-/** Records outlive the stream's duplicate window (2 min) by far, even for short plans. */
+/** Records outlive the stream's duplicate window (setup.ts) by far, even for short plans. */
 const MIN_RECORD_TTL_MS = 10 * 60_000;
 
 export function deliveryPlan(settings: DurableSettings, requestTimeoutMs: number): DeliveryPlan {

@@ -12,10 +12,9 @@ import { MSG_ID_HEADER, REPLY_TO_HEADER } from "./names.js";
 
 export interface DurableRequestOptions {
   /**
-   * The request's `Nats-Msg-Id`. Sending the same id again (a retry after a
-   * lost publish acknowledgement) is de-duplicated by the stream within its
-   * window (2 min) and applied at most once by the workers after that.
-   * Default: a fresh NUID.
+   * The request's `Nats-Msg-Id`. The workers apply each id at most once, and
+   * answer a request sent again with the same id (a retry after a timeout)
+   * with the outcome recorded the first time. Default: a fresh NUID.
    */
   readonly msgId?: string;
   /** How long to wait for the reply, redeliveries included. Default 30 s. */
@@ -23,9 +22,10 @@ export interface DurableRequestOptions {
   /** More request headers: raw mode, `Binding-Timeout` (per delivery), `traceparent`... */
   readonly headers?: MsgHdrs | Readonly<Record<string, string>>;
   /**
-   * Where the reply goes; default a fresh inbox. A caller retrying with the
-   * same `msgId` should pass the first attempt's: a de-duplicated publish
-   * keeps the first message, and with it the first reply subject.
+   * Where the reply goes; default a fresh inbox. When the stream drops the
+   * publish as a duplicate of one still in its window, the reply goes to the
+   * first publish's subject: given one, the wait is for it there; without
+   * one, the request is published again until the stream stores it.
    */
   readonly replyTo?: string;
   /** Prefix for the default inbox, when the account only allows a custom one. */
@@ -46,6 +46,8 @@ export class DurableRequestTimeoutError extends Error {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** How often a publish the stream took for a duplicate is tried again (its window is 10 s). */
+const REPUBLISH_INTERVAL_MS = 1_000;
 
 /**
  * Sends a request to a durable subject (`<prefix>.durable.<binding>`) through
@@ -70,11 +72,22 @@ export async function durableRequest(
   headers.set(REPLY_TO_HEADER, replyTo);
   headers.set(MSG_ID_HEADER, msgId);
 
+  const giveUpAt = Date.now() + timeoutMs;
   const subscription = nc.subscribe(replyTo, { max: 1 });
   const timer = setTimeout(() => subscription.unsubscribe(), timeoutMs);
   try {
     const js = options.js ?? jetstream(nc);
-    await js.publish(subject, payload, { msgID: msgId, headers });
+    let ack = await js.publish(subject, payload, { msgID: msgId, headers });
+    // A duplicate within the stream's window is dropped, and the first
+    // publish's reply subject is not ours: publish again until the stream
+    // stores ours. A worker then applies nothing twice; it answers with the
+    // outcome recorded for this id (or applies it, if the first never was).
+    while (ack.duplicate && options.replyTo === undefined) {
+      const wait = Math.min(REPUBLISH_INTERVAL_MS, giveUpAt - Date.now());
+      if (wait <= 0) break;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      ack = await js.publish(subject, payload, { msgID: msgId, headers });
+    }
     for await (const reply of subscription) return reply;
     throw new DurableRequestTimeoutError(msgId, timeoutMs);
   } finally {

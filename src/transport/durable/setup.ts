@@ -22,8 +22,16 @@ import type { DeliveryPlan } from "./plan.js";
  * racing loser finds the winner's object on its second look.
  */
 
-/** The stream's de-duplication window for `Nats-Msg-Id` (the server's default). */
-export const DUPLICATE_WINDOW_MS = 120_000;
+/**
+ * The stream's de-duplication window for `Nats-Msg-Id`. It only has to cover
+ * a publisher's own retry of a publish whose acknowledgement was lost (a few
+ * seconds): applying each id once is the workers' job (the applied-records in
+ * Redis), not the stream's. Kept short because a duplicate dropped by the
+ * stream is never answered on its new reply subject: a caller retrying with
+ * the same id is answered (with the recorded outcome) once its publish is
+ * stored again, and durableRequest re-publishes until it is.
+ */
+export const DUPLICATE_WINDOW_MS = 10_000;
 const NS_PER_MS = 1_000_000;
 
 export type JetStreamProbe =
@@ -96,6 +104,11 @@ export async function ensureStream(
       `stream ${name} exists with subjects ${JSON.stringify(subjects)} and ${retention} retention; ` +
         `the durable intake needs exactly ["${subject}"] with workqueue retention`,
     );
+  }
+  // Streams made by earlier versions kept the server's two-minute window.
+  const window = DUPLICATE_WINDOW_MS * NS_PER_MS;
+  if (info.config.duplicate_window !== window) {
+    info = await jsm.streams.update(name, { duplicate_window: window });
   }
   return info;
 }
