@@ -155,6 +155,19 @@ describe("deploy/kubernetes", () => {
     expect(volume?.configMap?.name).toBe(one("ConfigMap").metadata.name);
   });
 
+  it("refers in $(VAR) only to variables defined before (Kubernetes expands no others)", () => {
+    const defined = new Set<string>();
+    const references: string[] = [];
+    for (const variable of worker.env) {
+      for (const [, name] of (variable.value ?? "").matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g)) {
+        references.push(name ?? "");
+        expect(defined.has(name ?? ""), `${variable.name} uses $(${name})`).toBe(true);
+      }
+      defined.add(variable.name);
+    }
+    expect(references).toContain("POD_NAME");
+  });
+
   it("lets the drain finish before Kubernetes kills the pod", () => {
     const graceMs = parseDurationOrMs(env.get("SHUTDOWN_GRACE")?.value ?? "");
     const terminationMs = (pod.terminationGracePeriodSeconds ?? 30) * 1000;
