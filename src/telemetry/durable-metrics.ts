@@ -1,10 +1,17 @@
-import type { DurableEvent, DurableObserver } from "../transport/durable/observer.js";
+import type {
+  ConsumerCountsSource,
+  DurableEvent,
+  DurableObserver,
+} from "../transport/durable/observer.js";
 import type { WorkerMetrics } from "./metrics.js";
 
 /**
  * Counts what the durable (JetStream) intake does with each delivery, through
  * the observer hook it already calls: deliveries by outcome, and
  * redeliveries, i.e. deliveries handled that were not a request's first.
+ * Also reports the server's counts for each binding's consumer (pending,
+ * awaiting acknowledgement, redelivered, waiting pulls), which the intake
+ * keeps up to date.
  */
 export class DurableMetrics implements DurableObserver {
   constructor(private readonly metrics: WorkerMetrics) {}
@@ -14,5 +21,9 @@ export class DurableMetrics implements DurableObserver {
     // through the server's advisory: not a delivery handled here.
     const redelivery = event.deliveryCount > 1 && event.action !== "abandoned";
     this.metrics.durableDelivery(event.binding, event.action, redelivery);
+  }
+
+  watchConsumers(source: ConsumerCountsSource): void {
+    this.metrics.observeDurableConsumers(source);
   }
 }

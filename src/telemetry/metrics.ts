@@ -2,6 +2,7 @@ import type { Attributes, Counter, Histogram } from "@opentelemetry/api";
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import type { Resource } from "@opentelemetry/resources";
 import { type IMetricReader, MeterProvider } from "@opentelemetry/sdk-metrics";
+import type { ConsumerCountsSource } from "../transport/durable/observer.js";
 import { VERSION } from "../version.js";
 import { withPrometheusUnits } from "./prometheus.js";
 import {
@@ -27,8 +28,17 @@ export const METRIC_NAMES = Object.freeze({
   redisRetries: "binding.redis.retries",
   redeliveries: "binding.redeliveries",
   durableDeliveries: "binding.durable.deliveries",
+  durableConsumerMessages: "binding.durable.consumer.messages",
+  durableConsumerRedelivered: "binding.durable.consumer.redelivered",
+  durableConsumerWaitingPulls: "binding.durable.consumer.waiting_pulls",
   natsReconnects: "nats.reconnects",
 });
+
+/**
+ * The `state` label of binding.durable.consumer.messages: where a durable
+ * request not yet acknowledged is. The two add up to all of them.
+ */
+const METRIC_ATTR_STATE = "state";
 
 export interface MetricsOptions {
   /** Attached to OTLP exports (and Prometheus's target_info). */
@@ -55,6 +65,8 @@ export class WorkerMetrics {
   /** Per binding; read by an observable instrument, so the hot path only adds and subtracts. */
   private readonly inFlight = new Map<string, { count: number }>();
   private natsReconnects: () => number = () => 0;
+  /** The durable consumers' counts, once the durable intake is set up; none until then. */
+  private durableConsumers: ConsumerCountsSource = () => new Map();
 
   constructor(options: MetricsOptions = {}) {
     // The worker's health server serves /metrics; the exporter must not open its own port.
@@ -118,6 +130,42 @@ export class WorkerMetrics {
         unit: "{reconnect}",
       })
       .addCallback((result) => result.observe(this.natsReconnects()));
+    // The server's counts for each binding's durable consumer, as last
+    // fetched in the background (transport/durable/consumer-counts.ts):
+    // reading them costs JetStream nothing. Gauges, not sums: every worker
+    // reports the same consumer, so they are not added up across workers.
+    const messages = meter.createObservableGauge(METRIC_NAMES.durableConsumerMessages, {
+      description:
+        "Durable requests not yet acknowledged, from the server's consumer shared by all workers: " +
+        "pending (not yet delivered) or ack_pending (delivered, awaiting acknowledgement or a redelivery)",
+      unit: "{message}",
+    });
+    const redelivered = meter.createObservableGauge(METRIC_NAMES.durableConsumerRedelivered, {
+      description:
+        "Durable requests delivered more than once and not yet acknowledged (some of the ack_pending ones)",
+      unit: "{message}",
+    });
+    const waitingPulls = meter.createObservableGauge(METRIC_NAMES.durableConsumerWaitingPulls, {
+      description: "Pull requests waiting at the durable consumer for requests, from all workers",
+      unit: "{request}",
+    });
+    meter.addBatchObservableCallback(
+      (result) => {
+        for (const [binding, counts] of this.durableConsumers()) {
+          result.observe(messages, counts.pending, {
+            [METRIC_ATTR_BINDING]: binding,
+            [METRIC_ATTR_STATE]: "pending",
+          });
+          result.observe(messages, counts.ackPending, {
+            [METRIC_ATTR_BINDING]: binding,
+            [METRIC_ATTR_STATE]: "ack_pending",
+          });
+          result.observe(redelivered, counts.redelivered, { [METRIC_ATTR_BINDING]: binding });
+          result.observe(waitingPulls, counts.waiting, { [METRIC_ATTR_BINDING]: binding });
+        }
+      },
+      [messages, redelivered, waitingPulls],
+    );
   }
 
   /** The counters of one binding. */
@@ -145,6 +193,11 @@ export class WorkerMetrics {
       [METRIC_ATTR_ACTION]: action,
     });
     if (redelivery) this.redeliveries.add(1, { [METRIC_ATTR_BINDING]: binding });
+  }
+
+  /** Where the durable consumers' counts come from (the durable intake keeps them). */
+  observeDurableConsumers(source: ConsumerCountsSource): void {
+    this.durableConsumers = source;
   }
 
   /** Where the NATS reconnect count comes from (the connection keeps it). */

@@ -24,9 +24,36 @@ export interface DurableEvent {
   readonly error: BindingError | undefined;
 }
 
+/**
+ * The server's counts for one binding's consumer, shared by every worker (the
+ * same numbers `$SRV.STATS` shows in `data.durable`).
+ */
+export interface ConsumerCounts {
+  /** Requests in the stream not yet delivered (`num_pending`). */
+  readonly pending: number;
+  /**
+   * Delivered and not yet acknowledged, those waiting out a redelivery delay
+   * included (`num_ack_pending`).
+   */
+  readonly ackPending: number;
+  /** Of those, the ones delivered more than once (`num_redelivered`). */
+  readonly redelivered: number;
+  /** Pull requests waiting for requests, from every worker (`num_waiting`). */
+  readonly waiting: number;
+}
+
+/** The latest counts known per binding; a binding whose counts are unknown has no entry. */
+export type ConsumerCountsSource = () => ReadonlyMap<string, ConsumerCounts>;
+
 /** The hook for metrics: told about every settled delivery. Must not throw. */
 export interface DurableObserver {
   deliveryHandled(event: DurableEvent): void;
+  /**
+   * Told once, when the durable intake is set up, where its consumers' counts
+   * can be read. Without it (or without an intake) nobody asks the server
+   * for them but `$SRV.STATS`.
+   */
+  watchConsumers?(source: ConsumerCountsSource): void;
 }
 
 export interface DurableCounts {
@@ -92,7 +119,7 @@ export class DurableCounters implements DurableObserver {
 
 /** Tells several observers; one that throws does not keep the others from hearing. */
 export function fanOut(observers: readonly DurableObserver[]): DurableObserver {
-  return {
+  const fanned: DurableObserver = {
     deliveryHandled(event) {
       for (const observer of observers) {
         try {
@@ -103,4 +130,18 @@ export function fanOut(observers: readonly DurableObserver[]): DurableObserver {
       }
     },
   };
+  const watchers = observers.filter((observer) => observer.watchConsumers !== undefined);
+  // Only when one of them watches: the counts are then fetched for nobody.
+  if (watchers.length > 0) {
+    fanned.watchConsumers = (source) => {
+      for (const watcher of watchers) {
+        try {
+          watcher.watchConsumers?.(source);
+        } catch {
+          // As above.
+        }
+      }
+    };
+  }
+  return fanned;
 }

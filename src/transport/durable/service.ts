@@ -7,6 +7,7 @@ import type {
 } from "../../telemetry/instrumentation.js";
 import type { InFlightGate } from "../in-flight.js";
 import { AbandonedWatcher } from "./abandoned.js";
+import { ConsumerCountsCache } from "./consumer-counts.js";
 import { DeadLetterPublisher } from "./dead-letter.js";
 import { DurableIntake, type OnceRunner } from "./intake.js";
 import {
@@ -39,7 +40,10 @@ export interface DurableServiceOptions {
   readonly requestTimeoutMs: number;
   readonly gate: InFlightGate;
   readonly log: Logger;
-  /** Told about every settled delivery (metrics). */
+  /**
+   * Told about every settled delivery, and where the consumers' counts are
+   * kept when it watches them (metrics).
+   */
   readonly observer?: DurableObserver;
   readonly hooks?: TestHooks;
 }
@@ -52,12 +56,12 @@ export interface DurableServiceOptions {
  */
 export class DurableService {
   private constructor(
-    private readonly jsm: JetStreamManager,
     private readonly prefix: string,
     readonly stream: string,
     private readonly intakes: ReadonlyMap<string, DurableIntake>,
     private readonly counters: DurableCounters,
     private readonly watcher: AbandonedWatcher,
+    private readonly consumerCounts: ConsumerCountsCache,
   ) {}
 
   static async start(
@@ -116,7 +120,18 @@ export class DurableService {
       observer,
       log,
     });
-    return new DurableService(jsm, prefix, stream, intakes, counters, watcher);
+    const consumerCounts = new ConsumerCountsCache(
+      jsm,
+      new Map([...intakes].map(([name, intake]) => [name, intake.config])),
+      log,
+    );
+    // Fetched in the background only for a watcher (metrics), and only when
+    // some binding has an intake: otherwise there is nothing to report.
+    if (observer.watchConsumers !== undefined && intakes.size > 0) {
+      observer.watchConsumers(() => consumerCounts.snapshot());
+      consumerCounts.start();
+    }
+    return new DurableService(prefix, stream, intakes, counters, watcher, consumerCounts);
   }
 
   private static async intakeFor(
@@ -211,7 +226,8 @@ export class DurableService {
 
   /**
    * `$SRV.STATS` endpoint data: the consumer's counts from the server (shared
-   * by every worker) and this worker's own.
+   * by every worker), fetched now (which also refreshes the metrics' copy),
+   * and this worker's own.
    */
   async statsData(bindingName: string): Promise<unknown> {
     const intake = this.intakes.get(bindingName);
@@ -219,12 +235,12 @@ export class DurableService {
     const { stream, consumer } = intake.config;
     let server: Record<string, unknown>;
     try {
-      const info = await this.jsm.consumers.info(stream, consumer);
+      const counts = await this.consumerCounts.fetch(bindingName);
       server = {
-        num_pending: info.num_pending,
-        num_ack_pending: info.num_ack_pending,
-        num_redelivered: info.num_redelivered,
-        num_waiting: info.num_waiting,
+        num_pending: counts.pending,
+        num_ack_pending: counts.ackPending,
+        num_redelivered: counts.redelivered,
+        num_waiting: counts.waiting,
       };
     } catch (error) {
       server = { error: (error as Error).message };
@@ -248,6 +264,7 @@ export class DurableService {
 
   /** After the grace period: hand back what is still held, then stop watching advisories. */
   async close(): Promise<void> {
+    this.consumerCounts.stop();
     for (const intake of this.intakes.values()) intake.releaseHeld();
     await this.watcher.stop();
   }
