@@ -12,10 +12,25 @@ export interface LoadResult {
   readonly p999Us: number;
 }
 
-const REQUEST_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 10_000;
 
-function isErrorReply(headers: { get(name: string): string } | undefined): boolean {
+/**
+ * Sends one request and settles once its reply is in: true when the reply is
+ * an error. Rejects when no reply came. The loops below measure any intake
+ * through this, so direct and durable runs share one load generator.
+ */
+export type Send = (payload: Uint8Array) => Promise<boolean>;
+
+export function isErrorReply(headers: { get(name: string): string } | undefined): boolean {
   return Boolean(headers?.get("Nats-Service-Error-Code"));
+}
+
+/** Plain NATS request-reply on `subject`: the direct intake. */
+export function directSend(nc: NatsConnection, subject: string): Send {
+  return (payload) =>
+    nc
+      .request(subject, payload, { timeout: REQUEST_TIMEOUT_MS })
+      .then((reply) => isErrorReply(reply.headers));
 }
 
 function summarise(latency: LatencyRecorder, errors: number, seconds: number): LoadResult {
@@ -36,8 +51,7 @@ function summarise(latency: LatencyRecorder, errors: number, seconds: number): L
  * as the previous reply arrives, for `durationMs`.
  */
 export async function closedLoop(
-  nc: NatsConnection,
-  subject: string,
+  send: Send,
   work: Workload,
   concurrency: number,
   durationMs: number,
@@ -52,8 +66,7 @@ export async function closedLoop(
       const payload = work.payload(next++);
       const sent = nowMicros();
       try {
-        const reply = await nc.request(subject, payload, { timeout: REQUEST_TIMEOUT_MS });
-        if (isErrorReply(reply.headers)) errors++;
+        if (await send(payload)) errors++;
       } catch {
         errors++;
       }
@@ -71,8 +84,7 @@ export async function closedLoop(
  * (no coordinated omission).
  */
 export async function openLoop(
-  nc: NatsConnection,
-  subject: string,
+  send: Send,
   work: Workload,
   ratePerSecond: number,
   durationMs: number,
@@ -91,9 +103,9 @@ export async function openLoop(
         const dueAt = started + sent * intervalUs;
         const payload = work.payload(sent++);
         pending.push(
-          nc.request(subject, payload, { timeout: REQUEST_TIMEOUT_MS }).then(
-            (reply) => {
-              if (isErrorReply(reply.headers)) errors++;
+          send(payload).then(
+            (failed) => {
+              if (failed) errors++;
               latency.record(nowMicros() - dueAt);
             },
             () => {

@@ -18,3 +18,28 @@ export function rssMiB(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(status);
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
+
+/**
+ * The pid of this process's child named `command` (Linux /proc), such as the
+ * nats-server the bench started; undefined when there is none (a server
+ * given by URL, or a container).
+ */
+export function childPid(command: string): number | undefined {
+  let children: string;
+  try {
+    children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, "utf8");
+  } catch {
+    return undefined;
+  }
+  return children
+    .split(" ")
+    .filter(Boolean)
+    .map(Number)
+    .find((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === command;
+      } catch {
+        return false;
+      }
+    });
+}

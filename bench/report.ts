@@ -8,6 +8,11 @@ export interface Measurement extends LoadResult {
   readonly mode: string;
   /** Target CPU milliseconds per request (all its processes). */
   readonly cpuMsPerRequest: number;
+  /**
+   * nats-server CPU milliseconds per request (NaN when the bench did not
+   * start it): where a durable request's stored write and acks are paid.
+   */
+  readonly natsCpuMsPerRequest: number;
 }
 
 export interface BenchReport {
@@ -36,16 +41,20 @@ function limitFor(report: BenchReport, mode: string): Measurement | undefined {
 
 export function table(report: BenchReport): string {
   const rows = [
-    "| target | mix | mode | req/s | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/req | x limit | x peer |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| target | mix | mode | req/s | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/req | NATS µs/req | x limit | x peer | x worker |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const m of report.measurements) {
     const limit = limitFor(report, m.mode);
     const peer = find(report, "peer", m.mix, m.mode);
+    // The traced and durable runs against the plain worker: what tracing or JetStream costs.
+    const worker = m.target.startsWith("worker-")
+      ? find(report, "worker", m.mix, m.mode)
+      : undefined;
     const ratio = (other: Measurement | undefined) =>
       other && m.mode.startsWith("c") ? fmt(m.throughput / other.throughput, 2) : "-";
     rows.push(
-      `| ${m.target} | ${m.target === "limit" ? "any" : m.mix} | ${m.mode} | ${fmt(m.throughput)} | ${fmt(m.p50Us / 1000, 2)} | ${fmt(m.p99Us / 1000, 2)} | ${fmt(m.p999Us / 1000, 2)} | ${m.errors} | ${fmt(m.cpuMsPerRequest * 1000, 1)} | ${ratio(limit)} | ${ratio(peer)} |`,
+      `| ${m.target} | ${m.target === "limit" ? "any" : m.mix} | ${m.mode} | ${fmt(m.throughput)} | ${fmt(m.p50Us / 1000, 2)} | ${fmt(m.p99Us / 1000, 2)} | ${fmt(m.p999Us / 1000, 2)} | ${m.errors} | ${fmt(m.cpuMsPerRequest * 1000, 1)} | ${fmt(m.natsCpuMsPerRequest * 1000, 1)} | ${ratio(limit)} | ${ratio(peer)} | ${ratio(worker)} |`,
     );
   }
   const rss = Object.entries(report.rss).map(
@@ -60,20 +69,21 @@ const COLOURS: Record<string, string> = {
   peer: "#f4a261",
   worker: "#2a9d8f",
   "worker-traced": "#264653",
+  "worker-durable": "#e76f51",
 };
 
-/** A grouped bar chart of throughput at 256 in flight, one group per mix. */
+/**
+ * A grouped bar chart of throughput at 256 in flight, one group per mix; a
+ * target not run for a mix (the durable run has one by default) leaves a gap.
+ */
 export function chart(report: BenchReport): string {
   const mixes = ["create", "get", "mix"];
-  const targets = ["limit", "peer", "worker", "worker-traced"];
+  const targets = ["limit", "peer", "worker", "worker-traced", "worker-durable"];
   const values = mixes.flatMap((mix) =>
-    targets.map((target) => ({
-      mix,
-      target,
-      value:
-        (target === "limit" ? limitFor(report, "c256") : find(report, target, mix, "c256"))
-          ?.throughput ?? 0,
-    })),
+    targets.flatMap((target) => {
+      const m = target === "limit" ? limitFor(report, "c256") : find(report, target, mix, "c256");
+      return m ? [{ mix, target, value: m.throughput }] : [];
+    }),
   );
   const max = Math.max(1, ...values.map((v) => v.value));
   const width = 720;
@@ -101,7 +111,7 @@ export function chart(report: BenchReport): string {
   const legend = targets
     .map(
       (target, i) =>
-        `<rect x="${left + i * 150}" y="${bottom + 32}" width="12" height="12" fill="${COLOURS[target]}"/><text x="${left + i * 150 + 16}" y="${bottom + 43}" font-size="12">${target}</text>`,
+        `<rect x="${left + i * 130}" y="${bottom + 32}" width="12" height="12" fill="${COLOURS[target]}"/><text x="${left + i * 130 + 16}" y="${bottom + 43}" font-size="12">${target}</text>`,
     )
     .join("\n");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">

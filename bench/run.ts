@@ -1,7 +1,8 @@
 /**
  * npm run bench: the limit (bare NATS responder), the peer (a hand-written
  * NATS -> ioredis responder) and the worker as users run it, side by side in
- * one run, with the same load generator and payloads.
+ * one run, with the same load generator and payloads; and the worker once
+ * more through its durable (JetStream) intake.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -9,8 +10,9 @@ import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
 import { natsServer, redisServer } from "../test/harness/servers.js";
-import { closedLoop, type LoadResult, openLoop } from "./load.js";
-import { cpuTimeMs, rssMiB } from "./proc-stats.js";
+import { durableSender } from "./durable.js";
+import { closedLoop, directSend, type LoadResult, openLoop } from "./load.js";
+import { childPid, cpuTimeMs, rssMiB } from "./proc-stats.js";
 import { type BenchReport, type Measurement, table, writeResults } from "./report.js";
 import { startTarget, type TargetName } from "./targets.js";
 import { KEY_COUNT, type OperationMix, workload } from "./workload.js";
@@ -20,8 +22,10 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "2" },
     rate: { type: "string", default: "2000" },
     workers: { type: "string", default: "1" },
-    targets: { type: "string", default: "limit,peer,worker,worker-traced" },
+    targets: { type: "string", default: "limit,peer,worker,worker-traced,worker-durable" },
     mixes: { type: "string", default: "create,get,mix" },
+    // One mix is enough to price the JetStream round trips, and keeps the run short.
+    "durable-mixes": { type: "string", default: "mix" },
     concurrency: { type: "string", default: "1,64,256" },
     "nats-url": { type: "string" },
     "redis-url": { type: "string" },
@@ -35,9 +39,12 @@ const rate = Number(values.rate);
 const workers = Number(values.workers);
 const targets = (values.targets ?? "").split(",") as TargetName[];
 const mixes = (values.mixes ?? "").split(",") as OperationMix[];
+const durableMixes = (values["durable-mixes"] ?? "").split(",") as OperationMix[];
 const concurrencies = (values.concurrency ?? "").split(",").map(Number);
 const soakRequests = Number(values["soak-requests"]);
 const SUBJECT = "bindings.cache";
+/** The same binding's durable intake (`<prefix>.durable.<name>`). */
+const DURABLE_SUBJECT = "bindings.durable.cache";
 // Long enough for the JIT to settle: the first mix measured would otherwise pay for it.
 const WARMUP_MS = 2000;
 
@@ -58,7 +65,11 @@ async function startOtlpSink(): Promise<{ url: string; close(): void }> {
 }
 
 async function main(): Promise<void> {
-  const nats = values["nats-url"] ? undefined : await natsServer();
+  // JetStream for the durable run; the worker creates its stream and consumer itself.
+  const nats = values["nats-url"] ? undefined : await natsServer({ jetstream: true });
+  // nats-server's CPU is counted too: the durable intake's cost is mostly there.
+  const natsPid = nats ? childPid("nats-server") : undefined;
+  const natsCpuMs = () => (natsPid === undefined ? Number.NaN : cpuTimeMs(natsPid));
   const redis = values["redis-url"] ? undefined : await redisServer();
   const natsUrl = values["nats-url"] ?? (nats?.url as string);
   const redisUrl = values["redis-url"] ?? (redis?.url as string);
@@ -77,7 +88,7 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     when: new Date().toISOString(),
     machine: { cpus: (await import("node:os")).availableParallelism(), node: process.version },
-    settings: { seconds, rate, workers, targets, mixes, concurrencies },
+    settings: { seconds, rate, workers, targets, mixes, durableMixes, concurrencies },
     measurements: [],
     rss: {},
   };
@@ -92,21 +103,35 @@ async function main(): Promise<void> {
         workers,
       });
       const rssBefore = target.pids.reduce((sum, pid) => sum + rssMiB(pid), 0);
+      const sender =
+        target.intake === "durable"
+          ? durableSender(nc, DURABLE_SUBJECT)
+          : { send: directSend(nc, SUBJECT), close() {} };
+      const { send } = sender;
       try {
         // The limit never touches Redis: one pass stands for every mix.
-        for (const mix of name === "limit" ? (["create"] as OperationMix[]) : mixes) {
+        const targetMixes =
+          name === "limit"
+            ? (["create"] as OperationMix[])
+            : target.intake === "durable"
+              ? durableMixes
+              : mixes;
+        for (const mix of targetMixes) {
           const work = workload(mix);
-          await closedLoop(nc, SUBJECT, work, 64, WARMUP_MS);
+          await closedLoop(send, work, 64, WARMUP_MS);
           const measure = async (mode: string, run: () => Promise<LoadResult>) => {
             const cpuBefore = target.pids.reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
+            const natsBefore = natsCpuMs();
             const result = await run();
             const cpuAfter = target.pids.reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
+            const requests = Math.max(1, result.requests);
             const measurement: Measurement = {
               ...result,
               target: name,
               mix,
               mode,
-              cpuMsPerRequest: (cpuAfter - cpuBefore) / Math.max(1, result.requests),
+              cpuMsPerRequest: (cpuAfter - cpuBefore) / requests,
+              natsCpuMsPerRequest: (natsCpuMs() - natsBefore) / requests,
             };
             report.measurements.push(measurement);
             process.stderr.write(
@@ -115,17 +140,17 @@ async function main(): Promise<void> {
           };
           for (const concurrency of concurrencies) {
             await measure(`c${concurrency}`, () =>
-              closedLoop(nc, SUBJECT, work, concurrency, seconds * 1000),
+              closedLoop(send, work, concurrency, seconds * 1000),
             );
           }
-          await measure(`open${rate}`, () => openLoop(nc, SUBJECT, work, rate, seconds * 1000));
+          await measure(`open${rate}`, () => openLoop(send, work, rate, seconds * 1000));
         }
         if (soakRequests > 0 && name.startsWith("worker")) {
           // RSS must stay flat: run the requested number of requests at 256 in flight.
           const work = workload("mix");
           let done = 0;
           while (done < soakRequests) {
-            done += (await closedLoop(nc, SUBJECT, work, 256, 5000)).requests;
+            done += (await closedLoop(send, work, 256, 5000)).requests;
             process.stderr.write(
               `${name} soak: ${done} requests, RSS ${target.pids.reduce((s, p) => s + rssMiB(p), 0).toFixed(1)} MiB\n`,
             );
@@ -136,6 +161,7 @@ async function main(): Promise<void> {
           afterMiB: target.pids.reduce((sum, pid) => sum + rssMiB(pid), 0),
         };
       } finally {
+        sender.close();
         await target.stop();
       }
     }

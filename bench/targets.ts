@@ -7,11 +7,13 @@ import { fileURLToPath } from "node:url";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 
-export type TargetName = "limit" | "peer" | "worker" | "worker-traced";
+export type TargetName = "limit" | "peer" | "worker" | "worker-traced" | "worker-durable";
 
 export interface Target {
   readonly name: TargetName;
   readonly pids: readonly number[];
+  /** How requests reach it: NATS request-reply, or through JetStream (bench/durable.ts). */
+  readonly intake: "direct" | "durable";
   stop(): Promise<void>;
 }
 
@@ -24,7 +26,13 @@ export interface TargetEnv {
   readonly workers: number;
 }
 
-function waitForLine(child: ChildProcess, marker: string, what: string): Promise<void> {
+/** Resolves once `marker` is printed; rejects at once if `refusal` is (the target will never be ready). */
+function waitForLine(
+  child: ChildProcess,
+  marker: string,
+  what: string,
+  refusal?: string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let output = "";
     const timer = setTimeout(
@@ -33,7 +41,10 @@ function waitForLine(child: ChildProcess, marker: string, what: string): Promise
     );
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes(marker)) {
+      if (refusal !== undefined && output.includes(refusal)) {
+        clearTimeout(timer);
+        reject(new Error(`${what} cannot serve:\n${output}`));
+      } else if (output.includes(marker)) {
         clearTimeout(timer);
         child.stdout?.off("data", onData);
         // Keep draining so a chatty target never blocks on a full pipe.
@@ -88,14 +99,19 @@ spec:
 /** Starts one kind of target (N processes for the worker) and waits until it serves. */
 export async function startTarget(name: TargetName, env: TargetEnv): Promise<Target> {
   const children: ChildProcess[] = [];
-  const launch = async (args: string[], extraEnv: Record<string, string>, marker: string) => {
+  const launch = async (
+    args: string[],
+    extraEnv: Record<string, string>,
+    marker: string,
+    refusal?: string,
+  ) => {
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.push(child);
-    await waitForLine(child, marker, name);
+    await waitForLine(child, marker, name, refusal);
   };
   try {
     if (name === "limit") {
@@ -118,6 +134,12 @@ export async function startTarget(name: TargetName, env: TargetEnv): Promise<Tar
               OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
             }
           : {};
+      // The durable intake starts pulling after the direct subscription
+      // serves; without JetStream it says so and never will.
+      const [marker, refusal] =
+        name === "worker-durable"
+          ? ['"durable intake pulling"', '"durable intake off']
+          : ['"binding serving"', undefined];
       for (let i = 0; i < env.workers; i++) {
         await launch(
           // The flags of the image's ENTRYPOINT: users run exactly this.
@@ -129,7 +151,8 @@ export async function startTarget(name: TargetName, env: TargetEnv): Promise<Tar
             LOG_LEVEL: "info",
             ...tracing,
           },
-          '"binding serving"',
+          marker,
+          refusal,
         );
       }
     }
@@ -140,6 +163,7 @@ export async function startTarget(name: TargetName, env: TargetEnv): Promise<Tar
   return {
     name,
     pids: children.map((child) => child.pid ?? -1),
+    intake: name === "worker-durable" ? "durable" : "direct",
     stop: () => stopAll(children),
   };
 }
