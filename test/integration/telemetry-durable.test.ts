@@ -65,6 +65,9 @@ describe("durable delivery metrics", () => {
           redisHost: `${redis.host}:${redis.port}`,
           redeliverInterval: "300ms",
           processingTimeout: "5s",
+          // 60 deliveries 300 ms apart outlast a Redis restart, even a
+          // container's (the default 5 would give up after 1.5 s).
+          maxDeliveries: "60",
         }),
       ],
       env: { HTTP_PORT: String(await getFreePort()) },
