@@ -10,6 +10,17 @@ const MAX_REMEMBERED = 100;
 const AUTH_FAILURE = /^(WRONGPASS|NOAUTH|NOPERM|ERR invalid password|ERR AUTH)/;
 
 /**
+ * How ioredis reports what a Sentinel answered: wrapped, once per Sentinel
+ * ("failed to connect to sentinel H:P because <reply>") and once per round of
+ * them all ("All sentinels are unreachable. Retrying from scratch after Nms.
+ * Last error: <reply>"). The reply is what names the failure; the round's
+ * delay grows on every retry, so it must not make each round a new failure.
+ */
+const SENTINEL_WRAPPED =
+  /^(?:failed to connect to sentinel \S+ because |All sentinels are unreachable\. Retrying from scratch after \d+ms\. Last error: )(.*)$/s;
+const SENTINEL_ROUND_DELAY = /^(All sentinels are unreachable\. Retrying from scratch after )\d+ms/;
+
+/**
  * Turns a binding's connection events into log lines an operator can act on.
  * ioredis reports every failed reconnect; logging each would be thousands of
  * lines per outage, so each distinct failure is logged when first seen and
@@ -49,13 +60,21 @@ export class ConnectionLog implements ConnectionEvents {
       );
       return;
     }
-    if (AUTH_FAILURE.test(error.message)) {
-      this.once(`auth:${error.message}`, (repeated) =>
-        this.log.error({ reason: error.message, ...repeated }, "redis authentication failed"),
+    // A Sentinel refusing the client (sentinelUsername/sentinelPassword) is an
+    // authentication failure too, whichever Sentinel or round reported it.
+    const sentinelReply = SENTINEL_WRAPPED.exec(error.message)?.[1];
+    const reason = sentinelReply ?? error.message;
+    if (AUTH_FAILURE.test(reason)) {
+      const sentinel = sentinelReply !== undefined;
+      this.once(`auth:${sentinel ? "sentinel:" : ""}${reason}`, (repeated) =>
+        this.log.error(
+          { reason, ...(sentinel ? { sentinel: true } : {}), ...repeated },
+          "redis authentication failed",
+        ),
       );
       return;
     }
-    this.once(error.message, (repeated) =>
+    this.once(error.message.replace(SENTINEL_ROUND_DELAY, "$1Nms"), (repeated) =>
       this.log.warn({ cause: error.message, ...repeated }, "redis connection error"),
     );
   }

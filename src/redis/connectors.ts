@@ -83,4 +83,17 @@ export class QuietSentinelConnector extends SentinelConnector {
     stream.on("error", ignore);
     return stream;
   }
+
+  /**
+   * Ends the master's socket and the failover detector's Sentinel
+   * connections. A socket that QUIT has closed already is left alone:
+   * ioredis would end it again and wait for a close that came before,
+   * keeping the process alive for its disconnect timeout (2 s).
+   */
+  override disconnect(): void {
+    if (this.stream?.destroyed === true) {
+      (this as unknown as { stream: Socket | undefined }).stream = undefined;
+    }
+    super.disconnect();
+  }
 }

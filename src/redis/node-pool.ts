@@ -86,6 +86,15 @@ export class NodePool implements Topology {
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.redis.map((client) => closeClient(client)));
+    await Promise.all(
+      this.redis.map(async (client) => {
+        await closeClient(client);
+        // QUIT ends the master's socket only. In Sentinel mode ioredis also
+        // keeps a subscription on every Sentinel to hear of failovers, and
+        // only disconnect() ends those: without it the process outlives its
+        // "stopped" line, held open by them, until it is killed.
+        if (this.kind === "sentinel") client.disconnect();
+      }),
+    );
   }
 }

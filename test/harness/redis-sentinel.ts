@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { makeTempDir, waitUntil } from "./process.js";
 import { createTestCertificates, type RedisServer, type RedisTlsFiles } from "./redis.js";
 import { redisServer } from "./servers.js";
@@ -11,6 +12,18 @@ export interface RedisSentinelOptions {
   downAfterMs?: number;
   /** Everything over TLS only (clients, replication, Sentinels), with one throw-away CA. */
   tls?: boolean;
+  /**
+   * The Sentinels refuse clients that do not authenticate. With `password` alone it is
+   * Sentinel's `requirepass` (the default user). With `username` too, that name is an ACL user
+   * with `password`, and the default user gets a password of the harness's own: a client that
+   * sends the right password without the name is refused as well.
+   */
+  sentinelAuth?: { readonly password: string; readonly username?: string };
+  /**
+   * Master and replica require this password (`requirepass`, and `masterauth` for replication);
+   * the Sentinels are given it (`sentinel auth-pass`) to monitor them and to run a failover.
+   */
+  dataPassword?: string;
 }
 
 export interface RedisSentinelGroup {
@@ -24,6 +37,10 @@ export interface RedisSentinelGroup {
   readonly sentinelHosts: string;
   /** Certificates in use with `tls`. */
   readonly tls: RedisTlsFiles | undefined;
+  /** As given: what a client must send to the Sentinels. */
+  readonly sentinelAuth: RedisSentinelOptions["sentinelAuth"];
+  /** As given: what a client must send to master and replica. */
+  readonly dataPassword: string | undefined;
   /** The master's port as the Sentinels report it now. */
   masterPort(): Promise<number>;
   /** Kills the current master the way a crash would (no waiting for replicas). */
@@ -59,11 +76,29 @@ export async function startRedisSentinel(
     started.push(server);
     return server;
   };
+  const { sentinelAuth, dataPassword } = options;
+  // Master and replica alike: either may be the master after a failover.
+  // A replica's first sync starts at once, not after Redis 7's default 5 s wait for more replicas.
+  const dataNode = (moreArgs: string[]) => {
+    const args = [...moreArgs, "--repl-diskless-sync-delay", "0"];
+    return {
+      ...withTls(dataPassword === undefined ? args : [...args, "--masterauth", dataPassword]),
+      ...(dataPassword === undefined ? {} : { password: dataPassword }),
+    };
+  };
+  // What the harness's own redis-cli (readiness, cli()) authenticates to the Sentinels with: the
+  // default user's password. With a username that is a password of our own, not the client's.
+  const sentinelAdminPassword =
+    sentinelAuth === undefined
+      ? undefined
+      : sentinelAuth.username === undefined
+        ? sentinelAuth.password
+        : `harness-${randomBytes(12).toString("hex")}`;
   try {
     // Any argument makes the harness start a server of its own (never one from TEST_REDIS_URL).
-    const master = track(await redisServer(withTls(["--appendonly", "no"])));
+    const master = track(await redisServer(dataNode(["--appendonly", "no"])));
     const replica = track(
-      await redisServer(withTls(["--replicaof", master.host, String(master.port)])),
+      await redisServer(dataNode(["--replicaof", master.host, String(master.port)])),
     );
     await waitUntil(
       async () => (await replica.cli("INFO", "replication")).includes("master_link_status:up"),
@@ -74,10 +109,28 @@ export async function startRedisSentinel(
       `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`,
       `sentinel failover-timeout ${masterName} 10000`,
       `sentinel parallel-syncs ${masterName} 1`,
+      ...(dataPassword === undefined ? [] : [`sentinel auth-pass ${masterName} ${dataPassword}`]),
+      ...(sentinelAdminPassword === undefined
+        ? []
+        : [
+            // requirepass comes from the `password` below; Sentinels vote over connections to
+            // one another, so they authenticate to each other with it too.
+            `sentinel sentinel-pass ${sentinelAdminPassword}`,
+          ]),
+      ...(sentinelAuth?.username === undefined
+        ? []
+        : // Commands, keys and Pub/Sub channels (a client follows +switch-master).
+          [`user ${sentinelAuth.username} on >${sentinelAuth.password} ~* &* +@all`]),
       "",
     ].join("\n");
     const sentinels = await Promise.all(
-      Array.from({ length: count }, () => redisServer({ config, ...withTls(["--sentinel"]) })),
+      Array.from({ length: count }, () =>
+        redisServer({
+          config,
+          ...withTls(["--sentinel"]),
+          ...(sentinelAdminPassword === undefined ? {} : { password: sentinelAdminPassword }),
+        }),
+      ),
     );
     for (const sentinel of sentinels) track(sentinel);
     await waitUntil(
@@ -100,6 +153,8 @@ export async function startRedisSentinel(
       sentinels,
       sentinelHosts: sentinels.map((sentinel) => `${sentinel.host}:${sentinel.port}`).join(","),
       tls,
+      sentinelAuth,
+      dataPassword,
       async masterPort() {
         const reply = await (sentinels[0] as RedisServer).cli(
           "SENTINEL",

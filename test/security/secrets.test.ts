@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getJson, launchWorker, sleep, until, type WorkerHandle } from "../faults/support/stack.js";
 import type { NatsServer } from "../harness/nats.js";
 import type { RedisServer } from "../harness/redis.js";
+import { type RedisSentinelGroup, startRedisSentinel } from "../harness/redis-sentinel.js";
 import { natsServer, redisServer } from "../harness/servers.js";
 import { request } from "../support/requests.js";
 import { spawnWorker } from "../support/worker-process.js";
@@ -25,8 +26,14 @@ const NATS_TOKEN = secret("nats-token");
 const INLINE_PASSWORD = secret("inline-pw");
 const SECRET_DB = secret("db-from-store");
 const SECRET_KEY_PEM = `-----BEGIN PRIVATE KEY-----\n${secret("client-key")}\n-----END PRIVATE KEY-----`;
+const SENTINEL_PASSWORD = secret("sentinel-pw");
+const SENTINEL_DATA_PASSWORD = secret("sentinel-data-pw");
+const WRONG_SENTINEL_PASSWORD = secret("wrong-sentinel-pw");
 const ALL_SECRETS = [
   REDIS_PASSWORD,
+  SENTINEL_PASSWORD,
+  SENTINEL_DATA_PASSWORD,
+  WRONG_SENTINEL_PASSWORD,
   ROTATED_PASSWORD,
   NATS_TOKEN,
   INLINE_PASSWORD,
@@ -34,7 +41,8 @@ const ALL_SECRETS = [
   SECRET_KEY_PEM.split("\n")[1] ?? "",
 ];
 
-function binding(name: string, fields: string): string {
+/** A binding whose secretKeyRefs name the local-secrets store (defined once per directory). */
+function component(name: string, fields: string): string {
   return `apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
@@ -46,7 +54,12 @@ spec:
 ${fields}
 auth:
   secretStore: local-secrets
----
+`;
+}
+
+/** A binding and the local-secrets store (secrets.json next to it). */
+function binding(name: string, fields: string): string {
+  return `${component(name, fields)}---
 apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
@@ -58,6 +71,20 @@ spec:
     - name: secretsFile
       value: secrets.json
 `;
+}
+
+/** A Sentinel binding whose passwords come from the store's sentinel-* keys. */
+function sentinelFields(group: RedisSentinelGroup): string {
+  return `    - name: redisHost
+      value: "${group.sentinelHosts}"
+    - name: failover
+      value: "true"
+    - name: sentinelMasterName
+      value: "${group.masterName}"
+    - name: sentinelPassword
+      secretKeyRef: { name: sentinel-password, key: sentinel-password }
+    - name: redisPassword
+      secretKeyRef: { name: sentinel-data-password, key: sentinel-data-password }`;
 }
 
 /** Runs the CLI from the build and returns everything it printed. */
@@ -76,15 +103,17 @@ async function cli(args: string[], env: Record<string, string> = {}) {
 
 /**
  * A full run in which secrets are everywhere: a password-protected Redis
- * reached with a password from a secret store, a NATS server that wants a
- * token, debug logs, spans printed to stdout, request errors, a password
- * rotation that makes authentication fail, configuration errors, `validate`.
+ * reached with a password from a secret store, Sentinels and a master that
+ * want passwords (from the store too), a NATS server that wants a token, debug logs, spans printed to stdout, request errors, a password
+ * rotation that makes authentication fail, Sentinels refusing a wrong
+ * password, configuration errors, `validate`.
  * Every byte the processes wrote, every reply and every HTTP and discovery
  * answer is searched for every secret.
  */
 describe("security: secrets never leave the process", () => {
   let nats: NatsServer;
   let redis: RedisServer;
+  let sentinel: RedisSentinelGroup;
   let nc: NatsConnection;
   let dir: string;
   let worker: WorkerHandle | undefined;
@@ -92,9 +121,15 @@ describe("security: secrets never leave the process", () => {
   const seen: string[] = [];
 
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([
+    [nats, redis, sentinel] = await Promise.all([
       natsServer({ config: `authorization { token: "${NATS_TOKEN}" }\n` }),
       redisServer({ password: REDIS_PASSWORD }),
+      // One Sentinel is enough here: no failover, only authentication.
+      startRedisSentinel({
+        sentinels: 1,
+        sentinelAuth: { password: SENTINEL_PASSWORD },
+        dataPassword: SENTINEL_DATA_PASSWORD,
+      }),
     ]);
     nc = await connect({ servers: nats.url, token: NATS_TOKEN });
     dir = await mkdtemp(join(tmpdir(), "rbw-secrets-"));
@@ -103,7 +138,7 @@ describe("security: secrets never leave the process", () => {
   afterAll(async () => {
     await nc?.close();
     await worker?.dispose();
-    await Promise.all([nats?.close(), redis?.close()]);
+    await Promise.all([nats?.close(), redis?.close(), sentinel?.close()]);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -112,8 +147,13 @@ describe("security: secrets never leave the process", () => {
     await run("mkdir", ["-p", good]);
     await writeFile(
       join(good, "secrets.json"),
-      JSON.stringify({ "redis-password": REDIS_PASSWORD }),
+      JSON.stringify({
+        "redis-password": REDIS_PASSWORD,
+        "sentinel-password": SENTINEL_PASSWORD,
+        "sentinel-data-password": SENTINEL_DATA_PASSWORD,
+      }),
     );
+    await writeFile(join(good, "ha.yaml"), component("ha", sentinelFields(sentinel)));
     await writeFile(
       join(good, "cache.yaml"),
       binding(
@@ -130,8 +170,10 @@ describe("security: secrets never leave the process", () => {
       componentsPath: good,
       env: { NATS_TOKEN, LOG_LEVEL: "debug", OTEL_TRACES_EXPORTER: "console" },
     });
-    const call = async (body: unknown) => {
-      const reply = await request(nc, "bindings.cache", body, { timeoutMs: 10_000 });
+    // "binding serving" of the first binding: wait for the other one too.
+    await until(async () => (await worker?.readyz())?.status === 200, "both bindings serving");
+    const call = async (body: unknown, subject = "bindings.cache") => {
+      const reply = await request(nc, subject, body, { timeoutMs: 10_000 });
       seen.push(reply.text, reply.msg.headers?.get("Nats-Service-Error") ?? "");
       return reply.status;
     };
@@ -150,6 +192,13 @@ describe("security: secrets never leave the process", () => {
       await call({ operation: "delete", metadata: { key: "k" } }),
     ];
     expect(statuses).toEqual([200, 200, 200, 409, 400, 400, 400, 200]);
+    // Through the Sentinel, which wants its own password, to a master that wants another.
+    const ha = [
+      await call({ operation: "create", metadata: { key: "k" }, data: 1 }, "bindings.ha"),
+      await call({ operation: "get", metadata: { key: "k" } }, "bindings.ha"),
+      await call({ operation: "increment", metadata: { key: "k" } }, "bindings.ha"),
+    ];
+    expect(ha).toEqual([200, 200, 200]);
 
     // Discovery and HTTP answers.
     for (const subject of ["$SRV.INFO.redis-binding", "$SRV.STATS.redis-binding"]) {
@@ -181,15 +230,58 @@ describe("security: secrets never leave the process", () => {
     // Not vacuous: debug logs, spans and the authentication failure are all in there.
     expect(output).toContain("request served");
     expect(output).toContain("process bindings.cache");
+    expect(output).toContain("process bindings.ha");
     expect(output).toMatch(/WRONGPASS|NOAUTH|auth/i);
+  });
+
+  it("Sentinels refusing a wrong sentinelPassword: logged, not served, not printed", async () => {
+    const wrong = join(dir, "wrong-sentinel");
+    await run("mkdir", ["-p", wrong]);
+    await writeFile(
+      join(wrong, "secrets.json"),
+      JSON.stringify({
+        "sentinel-password": WRONG_SENTINEL_PASSWORD,
+        "sentinel-data-password": SENTINEL_DATA_PASSWORD,
+      }),
+    );
+    await writeFile(join(wrong, "ha.yaml"), binding("ha", sentinelFields(sentinel)));
+    const refused = await launchWorker({
+      natsUrl: nats.url,
+      componentsPath: wrong,
+      env: { NATS_TOKEN, LOG_LEVEL: "debug", OTEL_TRACES_EXPORTER: "console" },
+      waitServing: false,
+    });
+    try {
+      const failed = await refused.proc.waitForLog(
+        (line) => line.msg === "redis authentication failed",
+      );
+      expect(failed).toMatchObject({ level: "error", binding: "ha", sentinel: true });
+      // The health server may start listening after the first refusal.
+      await until(async () => (await refused.readyz()).status === 503, "readyz 503");
+      const readyz = await refused.readyz();
+      expect(readyz.status).toBe(503);
+      seen.push(JSON.stringify(readyz.body));
+      await expect(
+        request(nc, "bindings.ha", { operation: "get", metadata: { key: "k" } }),
+      ).rejects.toThrow(/no responders|503/i);
+      expect(await refused.stop("SIGTERM")).toBe(0);
+    } finally {
+      await refused.dispose();
+      seen.push(refused.proc.output());
+    }
+    const validated = await cli(["validate", wrong]);
+    seen.push(validated.stdout, validated.stderr);
+    expect(validated.code).toBe(0);
+    expect(validated.stdout).toContain('"sentinelPassword": "****"');
   });
 
   it("validate prints resolved settings and errors without secrets", async () => {
     const good = join(dir, "good");
     const resolved = await cli(["validate", good]);
+    seen.push(resolved.stdout, resolved.stderr);
     expect(resolved.code).toBe(0);
     expect(resolved.stdout).toContain("****");
-    seen.push(resolved.stdout, resolved.stderr);
+    expect(resolved.stdout).toContain('"sentinelPassword": "****"');
 
     const cases: Record<string, { files: Record<string, string>; field: RegExp }> = {
       "inline password and a bad duration": {
