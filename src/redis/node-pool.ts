@@ -2,6 +2,9 @@ import { Redis, type RedisOptions } from "ioredis";
 import { defineScripts, type ScriptedClient } from "./scripts.js";
 import { type ConnectionEvents, closeClient, type Topology } from "./topology.js";
 
+/** How soon a client that ioredis gave up on connects again. */
+const RESTART_DELAY_MS = 100;
+
 /**
  * A node or a Sentinel-managed master: `size` connections with the same
  * options, handed out in turn. With auto-pipelining one connection carries
@@ -22,6 +25,23 @@ export class NodePool implements Topology {
   ) {
     this.redis = Array.from({ length: Math.max(1, size) }, () => new Redis({ ...options }));
     this.clients = this.redis.map((client) => defineScripts(client, true));
+    for (const client of this.redis) client.on("end", () => this.restart(client));
+  }
+
+  /**
+   * ioredis gives a client up for good ("end") not only when we close it but
+   * also when a connection attempt is cut short. In Sentinel mode a failover
+   * does that: the master crashes, the client starts reconnecting, and its
+   * failover detector, hearing +switch-master from a Sentinel meanwhile,
+   * disconnects the attempt under way ("Connection is closed."). The binding
+   * then answered 503 until the worker was restarted. Anything but our own
+   * close() starts the client again.
+   */
+  private restart(client: Redis): void {
+    if (this.closing) return;
+    setTimeout(() => {
+      if (!this.closing && client.status === "end") client.connect().catch(() => {});
+    }, RESTART_DELAY_MS);
   }
 
   pick(): ScriptedClient {
