@@ -191,6 +191,7 @@ describe("Redis Sentinel with authentication", () => {
     return worker;
   };
 
+  // Worker processes start, fail over and stop: room for a loaded machine.
   it("does not serve with a wrong or missing sentinelPassword, or without sentinelUsername", async () => {
     const cases = {
       "wrong-password": {
@@ -240,7 +241,7 @@ describe("Redis Sentinel with authentication", () => {
         expect(await stopWithin(worker, 5_000), binding).toBe(0);
       }),
     );
-  });
+  }, 60_000);
 
   it("serves create/get/increment through authenticated Sentinels, and again after a failover", async () => {
     const worker = await launch(
@@ -296,7 +297,7 @@ describe("Redis Sentinel with authentication", () => {
     // Not vacuous: debug logs and spans of the calls are in there.
     expect(output).toContain("binding serving");
     expect(output).toContain("process bindings.ha-auth");
-  });
+  }, 60_000);
 
   it("validate prints the Sentinel settings with the passwords masked", async () => {
     const validated = await cli(["validate", servingDir as string]);
