@@ -185,7 +185,10 @@ const metadataShape = {
 type ParsedMetadata = z.output<z.ZodObject<typeof metadataShape>>;
 
 /** Settings as far as metadata alone decides them. */
-export type BindingOptions = Omit<RedisBindingSettings, "name" | "file" | "explicitFields">;
+export type BindingOptions = Omit<
+  RedisBindingSettings,
+  "name" | "file" | "explicitFields" | "concealedFields"
+>;
 
 export interface AddressParse {
   readonly addresses: readonly HostPort[];
@@ -495,7 +498,7 @@ export function parseBindingSettings(component: BindingComponent): ParsedBinding
   }
 
   const { overriddenPorts, ...options } = result.data;
-  const explicitFields = frozenSet(writtenAs.keys());
+  const explicitFields = frozenSet("explicitFields", writtenAs.keys());
 
   for (const address of overriddenPorts) {
     const shown = concealed.has("redisHost") ? "an address" : `address "${address}"`;
@@ -512,6 +515,7 @@ export function parseBindingSettings(component: BindingComponent): ParsedBinding
     file,
     ...options,
     explicitFields,
+    concealedFields: frozenSet("concealedFields", concealed),
   });
   return { settings, warnings: Object.freeze(warnings) };
 }
@@ -520,10 +524,10 @@ export function parseBindingSettings(component: BindingComponent): ParsedBinding
  * `Object.freeze` does not stop `Set#add`; shadowing the mutators makes the
  * set as immutable as the rest of the settings.
  */
-function frozenSet<T>(items: Iterable<T>): ReadonlySet<T> {
+function frozenSet<T>(what: string, items: Iterable<T>): ReadonlySet<T> {
   const set = new Set(items);
   const refuse = () => {
-    throw new TypeError("explicitFields is read-only");
+    throw new TypeError(`${what} is read-only`);
   };
   for (const method of ["add", "delete", "clear"]) {
     Object.defineProperty(set, method, { value: refuse });

@@ -2,7 +2,9 @@
  * A printable view of a binding's resolved settings for `validate` and the
  * start-up log, keyed by the component's own metadata names so an operator
  * can compare it with the file. Secrets are masked here and nowhere else
- * needs to remember to.
+ * needs to remember to: the secret fields always, and any other field whose
+ * value came from a secret store or the environment (a redisHost kept in a
+ * secret store is the user's to reveal, not ours).
  */
 import { formatDuration } from "./duration.js";
 import { type RedisBindingSettings, SECRET_FIELDS } from "./settings.js";
@@ -31,6 +33,16 @@ function formatHost(host: string): string {
 }
 
 export function describeBinding(settings: RedisBindingSettings): Record<string, unknown> {
+  const view = plainView(settings);
+  for (const field of settings.concealedFields) {
+    if (view[field] !== undefined) view[field] = MASK;
+  }
+  // The addresses are redisHost spelled out; they hide with it.
+  if (settings.concealedFields.has("redisHost")) view.addresses = MASK;
+  return view;
+}
+
+function plainView(settings: RedisBindingSettings): Record<string, unknown> {
   return {
     name: settings.name,
     file: settings.file,
@@ -79,5 +91,6 @@ export function describeBinding(settings: RedisBindingSettings): Record<string, 
     idleCheckFrequency: optionalDuration(settings.idleCheckFrequencyMs, "disabled"),
     idleTimeout: optionalDuration(settings.idleTimeoutMs, "disabled"),
     explicitFields: [...settings.explicitFields].sort(),
+    concealedFields: [...settings.concealedFields].sort(),
   };
 }

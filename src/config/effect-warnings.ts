@@ -6,7 +6,10 @@
  */
 import type { RedisBindingSettings } from "./settings.js";
 
-type BindingOptions = Omit<RedisBindingSettings, "name" | "file" | "explicitFields">;
+type BindingOptions = Omit<
+  RedisBindingSettings,
+  "name" | "file" | "explicitFields" | "concealedFields"
+>;
 
 export interface EffectWarning {
   /** The metadata field the warning is about. */

@@ -73,6 +73,12 @@ export interface RedisBindingSettings {
 
   /** Metadata names present in the component; used to warn about settings with no effect. */
   readonly explicitFields: ReadonlySet<string>;
+  /**
+   * Fields whose values came from a secret store (secretKeyRef) or the
+   * environment (envRef). Whoever wrote them there chose not to put them in
+   * the file, so they are printed masked, like the secret fields.
+   */
+  readonly concealedFields: ReadonlySet<string>;
 }
 
 /** Names of fields whose values must never be printed. */

@@ -82,3 +82,38 @@ describe("describeBinding", () => {
     });
   });
 });
+
+describe("describeBinding with values from a secret store or the environment", () => {
+  it("masks every field that came from one, whatever the field, and the addresses with redisHost", () => {
+    const view = describeBinding(
+      parseBindingSettings({
+        file: "cache.yaml",
+        name: "cache",
+        metadata: [
+          { name: "redisHost", value: "redis-prod.internal.example:6380", concealed: true },
+          { name: "redisUsername", value: "svc-orders", concealed: true },
+          { name: "azureClientID", value: "1111-2222", concealed: true },
+          { name: "redisDB", value: "3" },
+        ],
+      }).settings,
+    );
+    expect(view).toMatchObject({
+      redisHost: "****",
+      addresses: "****",
+      redisUsername: "****",
+      azureClientID: "****",
+      redisDB: 3,
+      concealedFields: ["azureClientID", "redisHost", "redisUsername"],
+    });
+    const printed = JSON.stringify(view);
+    for (const hidden of ["redis-prod", "6380", "svc-orders", "1111-2222"]) {
+      expect(printed).not.toContain(hidden);
+    }
+  });
+
+  it("prints fields written in the file as they are", () => {
+    const view = describeBinding(settingsOf({ redisHost: "h:1", redisUsername: "app" }));
+    expect(view).toMatchObject({ redisHost: "h:1", addresses: ["h:1"], redisUsername: "app" });
+    expect(view.concealedFields).toEqual([]);
+  });
+});
