@@ -37,14 +37,26 @@ export interface EndpointDescription {
 }
 
 /**
+ * The options of every request's span, one frozen object. No attributes at
+ * the start: the SDK copies and validates whatever attributes startSpan is
+ * given before it even asks the sampler, for the 90 % of requests that a 10 %
+ * sampler then drops too (a third of startSpan's cost in the profile). The
+ * samplers the SDK can be configured with (OTEL_TRACES_SAMPLER: always_*,
+ * traceidratio, parentbased_*) never look at attributes.
+ */
+const CONSUMER_SPAN = Object.freeze({ kind: SpanKind.CONSUMER });
+
+/**
  * Traces and counts one binding's requests: a CONSUMER span `process
  * <subject>` per request, child of the caller's `traceparent` when there is
  * one, plus the invocation metrics.
  *
- * Cheap when nothing records: the attributes known up front are one frozen
- * object shared by every request (samplers get to see them), and the rest are
- * only set on spans that record. The functions after it are shared with the
- * durable intake's spans (delivery-tracing.ts).
+ * Cheap when nothing records: a request the sampler drops costs startSpan
+ * with no attributes and no context switch (unless the caller's trace id is
+ * wanted in log lines, see contextToCarry); attributes, the ones known up
+ * front being one frozen object shared by every request, are only set on
+ * spans that record. The functions after it are shared with the durable
+ * intake's spans (delivery-tracing.ts).
  */
 export class RequestTracing implements RequestInstrumentation {
   private readonly spanName: string;
@@ -65,13 +77,12 @@ export class RequestTracing implements RequestInstrumentation {
 
   begin(headers: HeaderCarrier | undefined, bodyBytes: number): RequestScope {
     const parent = callerContext(headers);
-    const span = this.tracer.startSpan(
-      this.spanName,
-      { kind: SpanKind.CONSUMER, attributes: this.startAttributes },
-      parent,
-    );
+    const span = this.tracer.startSpan(this.spanName, CONSUMER_SPAN, parent);
     const recording = span.isRecording();
-    if (recording) span.setAttribute(ATTR_MESSAGING_MESSAGE_BODY_SIZE, bodyBytes);
+    if (recording) {
+      span.setAttributes(this.startAttributes);
+      span.setAttribute(ATTR_MESSAGING_MESSAGE_BODY_SIZE, bodyBytes);
+    }
     this.metrics.started();
     return new TracedRequest(span, contextToCarry(parent, span, recording), this.metrics);
   }
