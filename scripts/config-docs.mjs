@@ -47,7 +47,7 @@ function bindingDefaults() {
   return describeBinding(settings);
 }
 
-const ENV_DURATIONS = new Set(["requestTimeoutMs", "shutdownGraceMs"]);
+const ENV_DURATIONS = new Set(["natsPingIntervalMs", "requestTimeoutMs", "shutdownGraceMs"]);
 
 function envDefault(setting, value) {
   if (value === undefined) return "unset";

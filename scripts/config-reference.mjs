@@ -151,6 +151,12 @@ export const ENVIRONMENT_DOCS = [
     meaning: "Client key file (with `NATS_TLS_CERT`).",
   },
   {
+    name: "NATS_PING_INTERVAL",
+    setting: "natsPingIntervalMs",
+    meaning:
+      "How often the worker PINGs the server (more than 0, at most `24h`). Two PINGs unanswered at the next one mark the connection stale: `/readyz` turns 503 and the worker reconnects, so a silent partition (no close, no reset) is noticed within about 3 intervals.",
+  },
+  {
     name: "COMPONENTS_PATH",
     setting: "componentsPath",
     meaning: "Directory of Dapr component files.",

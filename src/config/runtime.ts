@@ -21,6 +21,7 @@ export const LOG_LEVELS: ReadonlySet<string> = new Set([
 
 export const RUNTIME_DEFAULTS = Object.freeze({
   natsServers: Object.freeze(["nats://127.0.0.1:4222"]),
+  natsPingIntervalMs: 20_000,
   componentsPath: "./config/components",
   subjectPrefix: "bindings",
   queueGroup: "redis-binding",
@@ -53,7 +54,12 @@ export function loadRuntimeSettings(env: NodeJS.ProcessEnv = process.env): Runti
       return fail(name, error.message);
     }
   };
-  const duration = (name: string, fallback: number, allowZero: boolean): number => {
+  const duration = (
+    name: string,
+    fallback: number,
+    allowZero: boolean,
+    max?: { ms: number; text: string },
+  ): number => {
     const text = read(name);
     if (text === undefined) return fallback;
     let ms: number;
@@ -64,6 +70,7 @@ export function loadRuntimeSettings(env: NodeJS.ProcessEnv = process.env): Runti
       return fail(name, `${error.message}; expected a Go duration ("10s") or milliseconds`);
     }
     if (ms === 0 && !allowZero) fail(name, "must be greater than zero");
+    if (max !== undefined && ms > max.ms) fail(name, `must be at most ${max.text}`);
     return ms;
   };
   const path = (name: string): string | undefined => read(name)?.trim();
@@ -132,6 +139,12 @@ export function loadRuntimeSettings(env: NodeJS.ProcessEnv = process.env): Runti
     natsTlsCaFile: path("NATS_TLS_CA"),
     natsTlsCertFile,
     natsTlsKeyFile,
+    // Capped: a timer beyond 2^31-1 ms fires after 1 ms in Node, which would
+    // turn a "ping rarely" setting into a ping storm and reconnect loop.
+    natsPingIntervalMs: duration("NATS_PING_INTERVAL", RUNTIME_DEFAULTS.natsPingIntervalMs, false, {
+      ms: 86_400_000,
+      text: "24h",
+    }),
     componentsPath: path("COMPONENTS_PATH") ?? RUNTIME_DEFAULTS.componentsPath,
     subjectPrefix,
     queueGroup,

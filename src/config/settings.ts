@@ -99,6 +99,11 @@ export interface RuntimeSettings {
   readonly natsTlsCaFile: string | undefined;
   readonly natsTlsCertFile: string | undefined;
   readonly natsTlsKeyFile: string | undefined;
+  /**
+   * Client PING period (NATS_PING_INTERVAL); with two PINGs unanswered the
+   * connection counts as stale and is replaced.
+   */
+  readonly natsPingIntervalMs: number;
 
   readonly componentsPath: string;
   readonly subjectPrefix: string;

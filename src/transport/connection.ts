@@ -11,6 +11,9 @@ import type { Logger } from "pino";
 import type { RuntimeSettings } from "../config/settings.js";
 import { ConfigError } from "../errors.js";
 
+/** Unanswered PINGs before nats.js declares the connection stale (see below). */
+export const MAX_PING_OUT = 2;
+
 /** Connection options from PROTOCOL section 7; files are read once, here. */
 export function natsConnectionOptions(settings: RuntimeSettings, name: string): ConnectionOptions {
   const authenticators: Authenticator[] = [];
@@ -32,6 +35,16 @@ export function natsConnectionOptions(settings: RuntimeSettings, name: string): 
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
     reconnectTimeWait: 1000,
+    // A silent partition (no FIN, no RST) is only noticed by unanswered PINGs.
+    // nats.js sends one every pingInterval and, at the tick that finds
+    // maxPingOut still unanswered, reports "staleConnection", drops the socket
+    // and reconnects: detection within about (maxPingOut + 1) x pingInterval,
+    // 60 s with the 20 s default. The library's defaults (2 min, 2) would leave
+    // a deaf worker reporting ready for up to 6 min. 2 rather than 1 so that
+    // one PONG delayed by a busy event loop or server does not cost a
+    // reconnect.
+    pingInterval: settings.natsPingIntervalMs,
+    maxPingOut: MAX_PING_OUT,
     noAsyncTraces: true,
     ...(authenticators.length > 0 ? { authenticator: authenticators } : {}),
     ...(settings.natsToken !== undefined ? { token: settings.natsToken } : {}),
@@ -98,7 +111,7 @@ export async function connectNats(
   }
   log.info({ server: nc.getServer() }, "connected to NATS");
   const link = { nc, connected: true, reconnects: 0 };
-  void watchStatus(link, log);
+  void watchStatus(link, log, settings.natsPingIntervalMs);
   return link;
 }
 
@@ -106,9 +119,21 @@ export async function connectNats(
 async function watchStatus(
   link: { nc: NatsConnection; connected: boolean; reconnects: number },
   log: Logger,
+  pingIntervalMs: number,
 ): Promise<void> {
   for await (const status of link.nc.status()) {
     switch (status.type) {
+      case "staleConnection":
+        // PINGs went unanswered: the line is silent (a partition), not closed.
+        // The client drops the socket now ("disconnect" follows) and
+        // reconnects; until "reconnect" nothing sent or subscribed here
+        // reaches the server, so the worker is not ready.
+        link.connected = false;
+        log.warn(
+          { server: link.nc.getServer(), pingIntervalMs, maxPingOut: MAX_PING_OUT },
+          "NATS connection stale: server stopped answering PINGs; reconnecting",
+        );
+        break;
       case "disconnect":
         link.connected = false;
         log.warn({ server: status.server }, "disconnected from NATS");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadRuntimeSettings } from "../../../src/config/runtime.js";
 import { ConfigError } from "../../../src/errors.js";
+import { natsConnectionOptions } from "../../../src/transport/connection.js";
 
 function runtimeError(env: NodeJS.ProcessEnv): ConfigError {
   try {
@@ -24,6 +25,7 @@ describe("loadRuntimeSettings", () => {
       natsTlsCaFile: undefined,
       natsTlsCertFile: undefined,
       natsTlsKeyFile: undefined,
+      natsPingIntervalMs: 20_000,
       componentsPath: "./config/components",
       subjectPrefix: "bindings",
       queueGroup: "redis-binding",
@@ -48,6 +50,7 @@ describe("loadRuntimeSettings", () => {
       NATS_TLS_CA: "/tls/ca.pem",
       NATS_TLS_CERT: "/tls/cert.pem",
       NATS_TLS_KEY: "/tls/key.pem",
+      NATS_PING_INTERVAL: "5s",
       COMPONENTS_PATH: "/etc/components",
       BINDINGS_SUBJECT_PREFIX: "svc.bindings",
       BINDINGS_QUEUE_GROUP: "workers",
@@ -69,6 +72,7 @@ describe("loadRuntimeSettings", () => {
       natsTlsCaFile: "/tls/ca.pem",
       natsTlsCertFile: "/tls/cert.pem",
       natsTlsKeyFile: "/tls/key.pem",
+      natsPingIntervalMs: 5000,
       componentsPath: "/etc/components",
       subjectPrefix: "svc.bindings",
       queueGroup: "workers",
@@ -95,6 +99,21 @@ describe("loadRuntimeSettings", () => {
     expect(loadRuntimeSettings({ SHUTDOWN_GRACE: "0" }).shutdownGraceMs).toBe(0);
   });
 
+  it("takes NATS_PING_INTERVAL in milliseconds or as a Go duration", () => {
+    expect(loadRuntimeSettings({ NATS_PING_INTERVAL: "1s" }).natsPingIntervalMs).toBe(1000);
+    expect(loadRuntimeSettings({ NATS_PING_INTERVAL: "1m30s" }).natsPingIntervalMs).toBe(90_000);
+    expect(loadRuntimeSettings({ NATS_PING_INTERVAL: "750" }).natsPingIntervalMs).toBe(750);
+    expect(loadRuntimeSettings({ NATS_PING_INTERVAL: " 2.5s " }).natsPingIntervalMs).toBe(2500);
+    expect(loadRuntimeSettings({ NATS_PING_INTERVAL: "24h" }).natsPingIntervalMs).toBe(86_400_000);
+    expect(loadRuntimeSettings({ NATS_PING_INTERVAL: "" }).natsPingIntervalMs).toBe(20_000);
+  });
+
+  it("hands NATS_PING_INTERVAL to the NATS client, with two PINGs out allowed", () => {
+    const options = natsConnectionOptions(loadRuntimeSettings({ NATS_PING_INTERVAL: "7s" }), "t");
+    expect(options).toMatchObject({ pingInterval: 7000, maxPingOut: 2 });
+    expect(natsConnectionOptions(loadRuntimeSettings({}), "t").pingInterval).toBe(20_000);
+  });
+
   it("is frozen", () => {
     const settings = loadRuntimeSettings({});
     expect(Object.isFrozen(settings)).toBe(true);
@@ -112,6 +131,14 @@ describe("loadRuntimeSettings", () => {
     ["REQUEST_TIMEOUT", "10 seconds", /invalid duration/],
     ["REQUEST_TIMEOUT", "-1s", /negative/],
     ["SHUTDOWN_GRACE", "forever", /invalid duration/],
+    ["NATS_PING_INTERVAL", "0", /greater than zero/],
+    ["NATS_PING_INTERVAL", "0s", /greater than zero/],
+    ["NATS_PING_INTERVAL", "-5s", /negative/],
+    ["NATS_PING_INTERVAL", "20 s", /invalid duration/],
+    ["NATS_PING_INTERVAL", "often", /invalid duration/],
+    // Beyond Node's timer limit a timeout fires after 1 ms: a ping storm.
+    ["NATS_PING_INTERVAL", "25h", /at most 24h/],
+    ["NATS_PING_INTERVAL", "9999999999", /at most 24h/],
     ["LOG_LEVEL", "verbose", /must be one of/],
     ["BINDINGS_SUBJECT_PREFIX", "a..b", /subject/],
     ["BINDINGS_SUBJECT_PREFIX", "bindings.*", /subject/],
