@@ -215,5 +215,7 @@ describe("metrics and health endpoints", () => {
     await expect
       .poll(async () => (await get(port, "/readyz")).status, { timeout: 10_000 })
       .toBe(200);
-  });
+    // A container's stop and start (TEST_SERVERS=containers) take seconds each
+    // on a loaded machine; the polls above bound the worker's part.
+  }, 60_000);
 });
