@@ -1,6 +1,7 @@
 import { execFile, spawnSync } from "node:child_process";
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
+import { createConnection } from "node:net";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
 import type { StartedTestContainer } from "testcontainers";
@@ -264,7 +265,15 @@ interface ContainerLifecycle {
   close(): Promise<void>;
 }
 
-async function lifecycle(container: StartedTestContainer): Promise<ContainerLifecycle> {
+/** Answers true once the server in the container serves again. */
+type ReadyProbe = () => Promise<boolean>;
+
+const RESTART_READY_MS = 60_000;
+
+async function lifecycle(
+  container: StartedTestContainer,
+  isReady: ReadyProbe,
+): Promise<ContainerLifecycle> {
   const tc = await loadTestcontainers();
   const id = container.getId();
   // Without Ryuk nothing else removes a container a crashed suite left behind.
@@ -282,9 +291,23 @@ async function lifecycle(container: StartedTestContainer): Promise<ContainerLife
   };
   const start = async () => {
     if (running) return;
-    // Docker's restart starts a stopped container; testcontainers then re-runs the wait strategy.
-    await container.restart();
+    // A plain `docker start`, then the server itself is asked, instead of
+    // testcontainers' restart(), whose only open-ended wait is its wait
+    // strategy on a followed log stream. Twice in CI a NATS container's
+    // stop and start overran a test's 30 s (about 1 s otherwise); a probe we
+    // poll is bounded and says what it waited for.
+    const client = await tc.getContainerRuntimeClient();
+    await client.container.start(client.container.getById(id));
     running = true;
+    const deadline = Date.now() + RESTART_READY_MS;
+    while (!(await isReady().catch(() => false))) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `container ${id.slice(0, 12)} started again but its server did not answer within ${RESTART_READY_MS} ms`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   };
   return {
     stop,
@@ -334,8 +357,27 @@ async function natsContainer(options: NatsOptions): Promise<NatsServer> {
     monitorUrl: monitorPort !== undefined ? `http://${host}:${monitorPort}` : undefined,
     dir: undefined,
     logFile: undefined,
-    ...(await lifecycle(container)),
+    ...(await lifecycle(container, () => greetsWithInfo(host, port))),
   };
+}
+
+/**
+ * nats-server sends its INFO line as soon as a client connects (before any
+ * TLS). Docker's port proxy accepts connections while nothing listens behind
+ * it, so a connect alone proves nothing; the greeting does.
+ */
+function greetsWithInfo(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    const done = (ready: boolean) => {
+      socket.destroy();
+      resolve(ready);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once("data", (chunk) => done(chunk.toString("latin1").startsWith("INFO ")));
+    socket.once("error", () => done(false));
+    socket.once("close", () => done(false));
+  });
 }
 
 async function redisContainer(options: RedisOptions): Promise<RedisServer> {
@@ -356,6 +398,8 @@ async function redisContainer(options: RedisOptions): Promise<RedisServer> {
   const authClients =
     options.tls && options.tls !== true ? (options.tls.authClients ?? "no") : "no";
   const cliArgs = ["redis-cli", "-p", "6379", ...cliConnectionArgs(inside, options.password)];
+  // PING via redis-cli inside the container, as for a local process; NOAUTH also means "up".
+  const pingCommand = `${cliArgs.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ")} PING | grep -qE 'PONG|NOAUTH'`;
 
   let builder = new GenericContainer(IMAGES.redis)
     .withExposedPorts({ container: 6379, host: port })
@@ -387,12 +431,7 @@ async function redisContainer(options: RedisOptions): Promise<RedisServer> {
       ...(options.password !== undefined ? ["--requirepass", options.password] : []),
       ...(options.args ?? []),
     ])
-    // PING via redis-cli inside the container, as for a local process; NOAUTH also means "up".
-    .withWaitStrategy(
-      Wait.forSuccessfulCommand(
-        `${cliArgs.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ")} PING | grep -qE 'PONG|NOAUTH'`,
-      ),
-    )
+    .withWaitStrategy(Wait.forSuccessfulCommand(pingCommand))
     .withStartupTimeout(options.readyTimeoutMs ?? 60_000);
   if (options.config !== undefined) {
     builder = builder.withCopyContentToContainer([
@@ -422,7 +461,11 @@ async function redisContainer(options: RedisOptions): Promise<RedisServer> {
     tls: hostTls,
     dir: undefined,
     logFile: undefined,
-    ...(await lifecycle(container)),
+    // The wait strategy's own check: redis-cli inside the container (TLS included).
+    ...(await lifecycle(container, async () => {
+      const res = await container.exec(["sh", "-c", pingCommand]);
+      return res.exitCode === 0;
+    })),
     async cli(...args) {
       const res = await container.exec([...cliArgs, ...args]);
       if (res.exitCode !== 0) throw new Error(`redis-cli failed (${res.exitCode}): ${res.output}`);
