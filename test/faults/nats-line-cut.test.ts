@@ -1,20 +1,12 @@
-import type { NatsConnection } from "@nats-io/transport-node";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { durableRequest } from "../../src/transport/durable/request.js";
-import type { NatsServer } from "../harness/nats.js";
-import type { RedisServer } from "../harness/redis.js";
-import { natsServer, redisServer } from "../harness/servers.js";
-import { startTcpProxy, type TcpProxy } from "../harness/tcp-proxy.js";
-import { durableSender, isSuccess, kindOf, startLoad, verify } from "./support/load.js";
-import { reportRow } from "./support/report.js";
+import { isSuccess, kindOf } from "./support/load.js";
 import {
-  callerConnection,
-  launchWorker,
-  sleep,
-  until,
-  type WorkerHandle,
-} from "./support/stack.js";
+  loadBothSubjects,
+  type NatsLineStack,
+  workerBehindNatsProxy,
+} from "./support/nats-line.js";
+import { reportRow } from "./support/report.js";
+import { sleep, until } from "./support/stack.js";
 
 const CUT_MS = 5000;
 const LANES = 6;
@@ -33,51 +25,23 @@ const LANES = 6;
  * /readyz says 503 while it is cut off and 200 once it is back.
  */
 describe("fault: line to NATS cut", () => {
-  let nats: NatsServer;
-  let redis: RedisServer;
-  let proxy: TcpProxy;
-  let nc: NatsConnection;
-  let worker: WorkerHandle;
+  let stack: NatsLineStack;
 
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([natsServer({ jetstream: true }), redisServer()]);
-    proxy = await startTcpProxy(nats.host, nats.port);
-    worker = await launchWorker({
-      natsUrl: `nats://${proxy.host}:${proxy.port}`,
-      redisHost: `${redis.host}:${redis.port}`,
-      // Short, so a redelivery of a durable request the cut caught mid-way
-      // lands inside the test.
-      metadata: { processingTimeout: "3s", redeliverInterval: "500ms" },
-      env: { REQUEST_TIMEOUT: "2s" },
-    });
-    nc = await callerConnection(nats.url);
+    stack = await workerBehindNatsProxy();
   });
 
   afterAll(async () => {
-    await nc?.close();
-    await worker?.dispose();
-    await proxy?.close();
-    await Promise.all([nats?.close(), redis?.close()]);
+    await stack?.close();
   });
 
   it("reconnects by itself; direct callers hear 'no responders' meanwhile, durable requests all get served", async () => {
+    const { proxy, worker, nc, redis } = stack;
     expect((await worker.readyz()).status).toBe(200);
-    const direct = startLoad({
-      nc,
-      subject: "bindings.cache",
-      runId: "natscut-direct",
+    const load = loadBothSubjects(nc, {
+      runId: "natscut",
       lanes: LANES,
-      timeoutMs: 15_000,
-      pauseMs: 20,
-    });
-    const durable = startLoad({
-      nc,
-      subject: "bindings.durable.cache",
-      runId: "natscut-durable",
-      lanes: LANES,
-      timeoutMs: 30_000,
-      pauseMs: 20,
-      sender: durableSender(nc, "bindings.durable.cache", 30_000, durableRequest),
+      directTimeoutMs: 15_000,
     });
     await sleep(1500);
     const cutAt = Date.now();
@@ -93,13 +57,12 @@ describe("fault: line to NATS cut", () => {
     await until(async () => (await worker.readyz()).status === 200, "/readyz to recover", 20_000);
     const readyAt = Date.now();
     await sleep(3000);
-    const [directLedger, durableLedger] = await Promise.all([direct.stop(), durable.stop()]);
-
-    const redisClient = new Redis({ host: redis.host, port: redis.port });
-    const [directVerdict, durableVerdict] = await Promise.all([
-      verify(directLedger, redisClient),
-      verify(durableLedger, redisClient),
-    ]).finally(() => redisClient.disconnect());
+    const {
+      direct: directLedger,
+      durable: durableLedger,
+      directVerdict,
+      durableVerdict,
+    } = await load.stop(redis);
 
     const timeouts = directLedger.where((e) => e.result?.kind === "timeout");
     // Written to the worker's socket just before the reset: the only requests

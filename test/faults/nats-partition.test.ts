@@ -1,21 +1,13 @@
-import type { NatsConnection } from "@nats-io/transport-node";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_PING_OUT } from "../../src/transport/connection.js";
-import { durableRequest } from "../../src/transport/durable/request.js";
-import type { NatsServer } from "../harness/nats.js";
-import type { RedisServer } from "../harness/redis.js";
-import { natsServer, redisServer } from "../harness/servers.js";
-import { startTcpProxy, type TcpProxy } from "../harness/tcp-proxy.js";
-import { durableSender, isSuccess, kindOf, startLoad, verify } from "./support/load.js";
-import { reportRow } from "./support/report.js";
+import { isSuccess, kindOf } from "./support/load.js";
 import {
-  callerConnection,
-  launchWorker,
-  sleep,
-  until,
-  type WorkerHandle,
-} from "./support/stack.js";
+  loadBothSubjects,
+  type NatsLineStack,
+  workerBehindNatsProxy,
+} from "./support/nats-line.js";
+import { reportRow } from "./support/report.js";
+import { sleep, until } from "./support/stack.js";
 
 const PING_MS = 1000;
 const PARTITION_MS = 6000;
@@ -76,51 +68,24 @@ const DIRECT_TIMEOUT_MS = 5000;
  * every request answered 200, nothing lost, nothing applied twice.
  */
 describe("fault: silent partition between worker and NATS", () => {
-  let nats: NatsServer;
-  let redis: RedisServer;
-  let proxy: TcpProxy;
-  let nc: NatsConnection;
-  let worker: WorkerHandle;
+  let stack: NatsLineStack;
 
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([natsServer({ jetstream: true }), redisServer()]);
-    proxy = await startTcpProxy(nats.host, nats.port);
-    worker = await launchWorker({
-      natsUrl: `nats://${proxy.host}:${proxy.port}`,
-      redisHost: `${redis.host}:${redis.port}`,
-      // Short, so a durable request handed to the deaf connection is
-      // redelivered inside the test.
-      metadata: { processingTimeout: "3s", redeliverInterval: "500ms" },
-      env: { REQUEST_TIMEOUT: "2s", NATS_PING_INTERVAL: `${PING_MS}ms` },
-    });
-    nc = await callerConnection(nats.url);
+    stack = await workerBehindNatsProxy({ NATS_PING_INTERVAL: `${PING_MS}ms` });
   });
 
   afterAll(async () => {
-    await nc?.close();
-    await worker?.dispose();
-    await proxy?.close();
-    await Promise.all([nats?.close(), redis?.close()]);
+    await stack?.close();
   });
 
   it("notices within a few ping intervals, turns unready, and reconnects once the line is back", async () => {
+    const { proxy, worker, nc, redis } = stack;
     expect((await worker.readyz()).status).toBe(200);
-    const direct = startLoad({
-      nc,
-      subject: "bindings.cache",
-      runId: "natspart-direct",
+    const load = loadBothSubjects(nc, {
+      runId: "natspart",
       lanes: LANES,
-      timeoutMs: DIRECT_TIMEOUT_MS,
-      pauseMs: 20,
-    });
-    const durable = startLoad({
-      nc,
-      subject: "bindings.durable.cache",
-      runId: "natspart-durable",
-      lanes: DURABLE_LANES,
-      timeoutMs: 30_000,
-      pauseMs: 20,
-      sender: durableSender(nc, "bindings.durable.cache", 30_000, durableRequest),
+      durableLanes: DURABLE_LANES,
+      directTimeoutMs: DIRECT_TIMEOUT_MS,
     });
     await sleep(1500);
 
@@ -154,19 +119,19 @@ describe("fault: silent partition between worker and NATS", () => {
     // partition wait out their timeout first), then a little more traffic.
     await until(
       () =>
-        new Set(direct.ledger.where((e) => e.sentAt >= readyAt && isSuccess(e)).map((e) => e.lane))
-          .size === LANES,
+        new Set(
+          load.direct.ledger.where((e) => e.sentAt >= readyAt && isSuccess(e)).map((e) => e.lane),
+        ).size === LANES,
       "every direct lane to succeed after recovery",
       DIRECT_TIMEOUT_MS + 15_000,
     );
     await sleep(2000);
-    const [directLedger, durableLedger] = await Promise.all([direct.stop(), durable.stop()]);
-
-    const redisClient = new Redis({ host: redis.host, port: redis.port });
-    const [directVerdict, durableVerdict] = await Promise.all([
-      verify(directLedger, redisClient),
-      verify(durableLedger, redisClient),
-    ]).finally(() => redisClient.disconnect());
+    const {
+      direct: directLedger,
+      durable: durableLedger,
+      directVerdict,
+      durableVerdict,
+    } = await load.stop(redis);
 
     const staleLines = worker.proc.logs.filter((line) => /stale/i.test(String(line.msg)));
     const staleAt = Date.parse(String(staleLines[0]?.time));
