@@ -7,9 +7,7 @@
  * secret store is the user's to reveal, not ours).
  */
 import { formatDuration } from "./duration.js";
-import { type RedisBindingSettings, SECRET_FIELDS } from "./settings.js";
-
-const MASK = "****";
+import { MASK, type RedisBindingSettings, SECRET_FIELDS } from "./settings.js";
 
 function mask(field: string, value: string | undefined): string | undefined {
   if (value === undefined) return undefined;

@@ -81,6 +81,9 @@ export interface RedisBindingSettings {
   readonly concealedFields: ReadonlySet<string>;
 }
 
+/** What a masked value prints as, wherever settings are shown. */
+export const MASK = "****";
+
 /** Names of fields whose values must never be printed. */
 export const SECRET_FIELDS: ReadonlySet<string> = new Set([
   "redisPassword",

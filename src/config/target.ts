@@ -1,6 +1,4 @@
-import type { RedisBindingSettings } from "./settings.js";
-
-const CONCEALED = "****";
+import { MASK, type RedisBindingSettings } from "./settings.js";
 
 /**
  * One line saying where a binding's Redis is, for logs; never credentials.
@@ -9,7 +7,7 @@ const CONCEALED = "****";
  */
 export function describeTarget(settings: RedisBindingSettings): string {
   const shown = (field: string, value: string) =>
-    settings.concealedFields.has(field) ? CONCEALED : value;
+    settings.concealedFields.has(field) ? MASK : value;
   const hosts = shown(
     "redisHost",
     settings.addresses.map(({ host, port }) => `${host}:${port}`).join(","),
